@@ -1,0 +1,128 @@
+"""Visitor chat endpoints: send a message, read the history."""
+
+import re
+
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from chat_app.models import ChatMessage
+from chat_app.sanitization import control_characters_remove
+from chat_app.selectors import history_for_session, reply_of
+from chat_app.services import ChatTurn, chat_session_cap_check, chat_turn_replay, chat_turn_run, visitor_text_prepare
+from chatapi.fields import StrictTextField
+from chatapi.ratelimit import client_ip_key, rate_limit_enforce, visitor_session_key
+from sessions_app.bots import NotABot
+from sessions_app.permissions import IsVisitor
+
+MESSAGE_BLANK = "Message must not be blank."
+MESSAGE_TOO_LONG = "Message must be at most {limit} characters."
+MESSAGE_ONLY_MARKUP = "Message has no text once HTML markup is removed."
+IDEMPOTENCY_KEY_INVALID = "Must be 1 to 128 visible ASCII characters."
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
+HISTORY_MAX = 200
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="Optional. A retry with the same key in the same session returns the first answer "
+    "and stores nothing twice.",
+)
+
+
+class ChatInput(serializers.Serializer):
+    message = StrictTextField()
+
+    def validate_message(self, raw: str):
+        if len(raw) > settings.MAX_MESSAGE_LENGTH:
+            raise ValidationError(MESSAGE_TOO_LONG.format(limit=settings.MAX_MESSAGE_LENGTH))
+        if not control_characters_remove(raw).strip():
+            raise ValidationError(MESSAGE_BLANK)
+        prepared = visitor_text_prepare(raw)
+        if not prepared.text and not prepared.flagged:
+            raise ValidationError(MESSAGE_ONLY_MARKUP)
+        return prepared
+
+
+class ChatOutput(serializers.Serializer):
+    success = serializers.BooleanField(default=True)
+    message_id = serializers.IntegerField(source="message.pk")
+    response = serializers.CharField(source="reply.content")
+    response_id = serializers.IntegerField(source="reply.pk")
+    flagged = serializers.BooleanField(source="message.flagged")
+    fallback = serializers.BooleanField(source="reply.fallback")
+    timestamp = serializers.DateTimeField(source="reply.created_at")
+
+
+class HistoryInput(serializers.Serializer):
+    limit = serializers.IntegerField(min_value=1, max_value=HISTORY_MAX, default=50)
+
+
+class ExchangeOutput(serializers.Serializer):
+    id = serializers.IntegerField(source="pk")
+    message = serializers.CharField(source="content")
+    response = serializers.SerializerMethodField()
+    timestamp = serializers.DateTimeField(source="created_at")
+    flagged = serializers.BooleanField()
+
+    def get_response(self, message: ChatMessage) -> str:
+        reply = reply_of(message)
+        return reply.content if reply is not None else ""
+
+
+class HistoryOutput(serializers.Serializer):
+    session_id = serializers.CharField()
+    messages = ExchangeOutput(many=True)
+
+
+def idempotency_key_from(request: Request) -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not IDEMPOTENCY_KEY.match(key):
+        raise ValidationError({"Idempotency-Key": [IDEMPOTENCY_KEY_INVALID]})
+    return key
+
+
+class ChatViewSet(viewsets.GenericViewSet):
+    """`/chat`: the visitor's own conversation, in the contract's order of checks."""
+
+    permission_classes = [IsVisitor, NotABot]
+
+    def get_permissions(self):
+        if self.action == "history":
+            return [IsVisitor()]
+        return super().get_permissions()
+
+    def chat_preflight(self, request: Request) -> tuple[str | None, ChatTurn | None]:
+        """Rate limits, a replayed idempotent turn, then the session cap; shared by every send."""
+        rate_limit_enforce(request, group="chat-ip", key=client_ip_key, rate=settings.CHAT_RATE_LIMIT)
+        rate_limit_enforce(request, group="chat-session", key=visitor_session_key, rate=settings.CHAT_RATE_LIMIT)
+        key = idempotency_key_from(request)
+        replay = chat_turn_replay(session=request.auth, key=key) if key else None
+        if replay is None:
+            chat_session_cap_check(session=request.auth)
+        return key, replay
+
+    @extend_schema(request=ChatInput, responses=ChatOutput, parameters=[IDEMPOTENCY_HEADER])
+    def create(self, request: Request) -> Response:
+        key, turn = self.chat_preflight(request)
+        if turn is None:
+            data = ChatInput(data=request.data)
+            data.is_valid(raise_exception=True)
+            turn = chat_turn_run(session=request.auth, text=data.validated_data["message"], idempotency_key=key)
+        return Response(ChatOutput(turn).data)
+
+    @extend_schema(parameters=[HistoryInput], responses=HistoryOutput)
+    @action(detail=False, methods=["get"])
+    def history(self, request: Request) -> Response:
+        params = HistoryInput(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        exchanges = history_for_session(session=request.auth, limit=params.validated_data["limit"])
+        return Response(HistoryOutput({"session_id": request.auth.pk, "messages": exchanges}).data)

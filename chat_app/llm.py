@@ -1,0 +1,90 @@
+"""The single owner of litellm: one typed call to the configured model, nothing else imports it."""
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import lru_cache
+
+from django.conf import settings
+
+# Before the import: litellm otherwise fetches its price map over the network at import time.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+import litellm
+
+litellm.turn_off_message_logging = True  # prompts and replies never reach litellm's loggers
+litellm.suppress_debug_info = True
+litellm.drop_params = True  # a provider without `temperature` or `max_tokens` still answers
+
+logger = logging.getLogger(__name__)
+
+
+class ModelUnavailable(Exception):
+    """The model failed, timed out or answered nothing usable."""
+
+
+@dataclass(frozen=True)
+class Completion:
+    content: str
+    model: str
+    latency_ms: int
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cost_usd: Decimal | None
+
+
+def chat_complete(*, messages: list[dict[str, str]]) -> Completion:
+    """Ask the configured model for one reply; raise ModelUnavailable on any failure."""
+    started = time.perf_counter()
+    try:
+        response = litellm.completion(
+            model=settings.LLM_MODEL,
+            messages=messages,
+            api_key=settings.LLM_API_KEY,
+            api_base=settings.LLM_API_BASE,
+            timeout=settings.LLM_TIMEOUT,
+            max_tokens=settings.LLM_MAX_TOKENS,
+            temperature=settings.LLM_TEMPERATURE,
+            num_retries=0,
+            max_retries=0,  # the visitor waits; a retry would break the LLM_TIMEOUT bound
+        )
+        content = response.choices[0].message.content
+    except Exception as exc:
+        logger.warning("model call failed: %s", type(exc).__name__)
+        raise ModelUnavailable(type(exc).__name__) from exc
+    if not isinstance(content, str) or not content.strip():
+        logger.warning("model answered with no text")
+        raise ModelUnavailable("empty reply")
+    usage = getattr(response, "usage", None)
+    return Completion(
+        content=content[: settings.LLM_MAX_REPLY_CHARS],
+        model=str(getattr(response, "model", None) or settings.LLM_MODEL)[:128],
+        latency_ms=int((time.perf_counter() - started) * 1000),
+        prompt_tokens=getattr(usage, "prompt_tokens", None),
+        completion_tokens=getattr(usage, "completion_tokens", None),
+        cost_usd=_cost_of(response),
+    )
+
+
+def _cost_of(response) -> Decimal | None:
+    try:
+        cost = litellm.completion_cost(completion_response=response)
+    except Exception:  # noqa: BLE001 - litellm raises for models missing from its price map
+        return None
+    return Decimal(str(round(cost, 8))) if cost else None
+
+
+def llm_is_configured() -> bool:
+    """True when the model has credentials or an endpoint of its own to call."""
+    return _configured(settings.LLM_MODEL, bool(settings.LLM_API_KEY), bool(settings.LLM_API_BASE))
+
+
+@lru_cache(maxsize=8)
+def _configured(model: str, has_key: bool, has_base: bool) -> bool:
+    if has_key or has_base:
+        return True
+    try:
+        return bool(litellm.validate_environment(model=model).get("keys_in_environment"))
+    except Exception:  # noqa: BLE001 - an unknown provider string is simply unconfigured
+        return False

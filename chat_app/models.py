@@ -1,0 +1,52 @@
+"""Chat messages: a visitor's message and the assistant's reply, linked one to one."""
+
+from django.db import models
+from django.utils import timezone
+
+from sessions_app.models import ChatSession
+
+
+class ChatMessage(models.Model):
+    class Kind(models.TextChoices):
+        USER = "user", "Visitor"
+        ASSISTANT = "assistant", "Assistant"
+
+    session = models.ForeignKey(ChatSession, on_delete=models.CASCADE, related_name="messages")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    content = models.TextField(blank=True)
+    flagged = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    # A reply points at the visitor message it answers. DO_NOTHING: both always go in the same
+    # session-wide DELETE, which lets Django fast-delete a session's messages in one statement.
+    in_reply_to = models.OneToOneField("self", on_delete=models.DO_NOTHING, null=True, blank=True, related_name="reply")
+    # NULL, not "", for "no key": the unique constraint must not join every keyless message.
+    idempotency_key = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001
+    # Assistant replies only: which model answered and what it cost.
+    model = models.CharField(max_length=128, blank=True)
+    fallback = models.BooleanField(default=False)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=8, null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["session", "kind", "id"], name="message_session_kind_id"),
+            models.Index(fields=["session", "id"], name="message_session_id"),
+            models.Index(fields=["flagged"], name="message_flagged", condition=models.Q(flagged=True)),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session", "idempotency_key"],
+                condition=models.Q(idempotency_key__isnull=False),
+                name="message_unique_idempotency_key",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(kind="user", in_reply_to__isnull=True) | models.Q(kind="assistant"),
+                name="message_only_replies_link",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} message {self.pk}"

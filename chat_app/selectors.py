@@ -1,0 +1,54 @@
+"""Reads of chat messages, always scoped to the session that owns them."""
+
+from django.core.exceptions import ObjectDoesNotExist
+
+from chat_app.models import ChatMessage
+from sessions_app.models import ChatSession
+
+
+def reply_of(message: ChatMessage) -> ChatMessage | None:
+    """The assistant reply linked to a visitor message, or None while there is none."""
+    try:
+        return message.reply
+    except ObjectDoesNotExist:
+        return None
+
+
+def history_for_session(*, session: ChatSession, limit: int) -> list[ChatMessage]:
+    """The newest `limit` visitor messages with their replies joined in, oldest first; one query."""
+    newest = (
+        ChatMessage.objects.filter(session=session, kind=ChatMessage.Kind.USER)
+        .select_related("reply")
+        .order_by("-id")[:limit]
+    )
+    return list(reversed(newest))
+
+
+def context_for_message(*, message: ChatMessage, size: int) -> list[dict[str, str]]:
+    """The `size` stored messages before `message`, as alternating user/assistant turns; one query.
+
+    Exchanges still waiting for their reply (a concurrent request) are left out, so turns alternate.
+    """
+    if size <= 0:
+        return []
+    exchanges = (
+        ChatMessage.objects.filter(session_id=message.session_id, kind=ChatMessage.Kind.USER, id__lt=message.id)
+        .select_related("reply")
+        .order_by("-id")[: size // 2 + 1]
+    )
+    turns: list[dict[str, str]] = []
+    for visitor_message in reversed(exchanges):
+        reply = reply_of(visitor_message)
+        if reply is not None:
+            turns.append({"role": "user", "content": visitor_message.content})
+            turns.append({"role": "assistant", "content": reply.content})
+    return turns[-size:]
+
+
+def turn_for_idempotency_key(*, session: ChatSession, key: str) -> ChatMessage | None:
+    """The visitor message first sent with this key in this session, its reply joined in."""
+    return (
+        ChatMessage.objects.filter(session=session, kind=ChatMessage.Kind.USER, idempotency_key=key)
+        .select_related("reply")
+        .first()
+    )

@@ -1,0 +1,166 @@
+"""A chat turn in three steps: store the visitor's message (commit), call the model, store the reply."""
+
+import logging
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from rest_framework.exceptions import APIException, AuthenticationFailed
+
+from chat_app import llm
+from chat_app.models import ChatMessage
+from chat_app.sanitization import control_characters_remove, html_strip, is_dangerous
+from chat_app.selectors import context_for_message, reply_of, turn_for_idempotency_key
+from chatapi.exceptions import LimitExceeded
+from sessions_app.authentication import SESSION_ENDED
+from sessions_app.models import ChatSession
+
+logger = logging.getLogger(__name__)
+
+MESSAGE_LIMIT = "Message limit reached: a session holds at most {limit} messages. Start a new session to continue."
+REFUSAL_REPLY = (
+    "I'm sorry, but I can't help with that message: parts of it look like code or commands that "
+    "could be unsafe. For everyone's safety, please rephrase your question in plain words."
+)
+FALLBACK_REPLY = "Sorry, I can't answer right now. Your message has been saved; please try again in a moment."
+IDEMPOTENCY_IN_PROGRESS = "A request with this Idempotency-Key is still being answered; retry shortly."
+
+
+class IdempotencyConflict(APIException):
+    status_code = 409
+    default_detail = IDEMPOTENCY_IN_PROGRESS
+    default_code = "idempotency_in_progress"
+
+
+@dataclass(frozen=True)
+class VisitorText:
+    """A visitor's message: plain text to store, and whether it matched a dangerous pattern."""
+
+    text: str
+    flagged: bool
+
+
+@dataclass(frozen=True)
+class ChatTurn:
+    message: ChatMessage
+    reply: ChatMessage
+
+
+def visitor_text_prepare(raw: str) -> VisitorText:
+    """Flag on the text as received, then strip control characters and markup."""
+    policy = settings.INPUT_PATTERN_POLICY
+    flagged = policy != "off" and (is_dangerous(raw) or is_dangerous(control_characters_remove(raw)))
+    return VisitorText(text=html_strip(control_characters_remove(raw)).strip(), flagged=flagged)
+
+
+def chat_session_cap_check(*, session: ChatSession) -> None:
+    """Refuse early when the session already holds its last message (the store re-checks exactly)."""
+    if session.user_message_count >= settings.MAX_MESSAGES_PER_SESSION:
+        raise _limit_reached(session)
+
+
+def _limit_reached(session: ChatSession) -> LimitExceeded:
+    wait = (session.expires_at - timezone.now()).total_seconds()
+    return LimitExceeded(wait=wait, detail=MESSAGE_LIMIT.format(limit=settings.MAX_MESSAGES_PER_SESSION))
+
+
+def chat_message_store(*, session: ChatSession, text: VisitorText, idempotency_key: str | None) -> ChatMessage:
+    """Count the message against the cap and store it, in one short transaction.
+
+    The conditional UPDATE makes the cap exact however many requests race for the last slot.
+    Raises IntegrityError when another request already stored this idempotency key.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        counted = ChatSession.objects.filter(
+            pk=session.pk,
+            is_active=True,
+            expires_at__gt=now,
+            user_message_count__lt=settings.MAX_MESSAGES_PER_SESSION,
+        ).update(user_message_count=F("user_message_count") + 1, last_activity_at=now)
+        if not counted:
+            session.refresh_from_db(fields=["user_message_count", "is_active", "expires_at"])
+            if session.is_active and not session.is_expired:
+                raise _limit_reached(session)
+            raise AuthenticationFailed(SESSION_ENDED, code="session_ended")
+        return ChatMessage.objects.create(
+            session=session,
+            kind=ChatMessage.Kind.USER,
+            content=text.text,
+            flagged=text.flagged,
+            idempotency_key=idempotency_key,
+            created_at=now,
+        )
+
+
+def chat_model_messages(*, message: ChatMessage) -> list[dict[str, str]]:
+    """System prompt, the stored context before `message`, then `message` itself."""
+    context = context_for_message(message=message, size=settings.LLM_CONTEXT_MESSAGES)
+    return [
+        {"role": "system", "content": settings.SYSTEM_PROMPT},
+        *context,
+        {"role": "user", "content": message.content},
+    ]
+
+
+def chat_reply_store(
+    *, message: ChatMessage, content: str, completion: llm.Completion | None = None, fallback: bool = False
+) -> ChatMessage:
+    return ChatMessage.objects.create(
+        session_id=message.session_id,
+        kind=ChatMessage.Kind.ASSISTANT,
+        in_reply_to=message,
+        content=content,
+        fallback=fallback,
+        model=completion.model if completion else "",
+        latency_ms=completion.latency_ms if completion else None,
+        prompt_tokens=completion.prompt_tokens if completion else None,
+        completion_tokens=completion.completion_tokens if completion else None,
+        cost_usd=completion.cost_usd if completion else None,
+    )
+
+
+def chat_turn_run(*, session: ChatSession, text: VisitorText, idempotency_key: str | None = None) -> ChatTurn:
+    """Store the message, answer it (refusal, model or fallback), store the reply.
+
+    No transaction is open while the model is called.
+    """
+    try:
+        message = chat_message_store(session=session, text=text, idempotency_key=idempotency_key)
+    except IntegrityError:
+        first = chat_turn_replay(session=session, key=idempotency_key) if idempotency_key else None
+        if first is None:
+            raise
+        return first
+    if text.flagged and settings.INPUT_PATTERN_POLICY == "refuse":
+        logger.info("flagged message refused", extra={"message_id": message.pk})
+        reply = chat_reply_store(message=message, content=REFUSAL_REPLY)
+        return ChatTurn(message=message, reply=reply)
+    try:
+        completion = llm.chat_complete(messages=chat_model_messages(message=message))
+    except llm.ModelUnavailable:
+        reply = chat_reply_store(message=message, content=FALLBACK_REPLY, fallback=True)
+    else:
+        reply = chat_reply_store(message=message, content=completion.content, completion=completion)
+    return ChatTurn(message=message, reply=reply)
+
+
+def chat_turn_replay(*, session: ChatSession, key: str, poll_seconds: float = 0.2) -> ChatTurn | None:
+    """The turn first stored under `key`, waiting for its reply while the first request runs.
+
+    None when no message carries the key; IdempotencyConflict when the reply takes too long.
+    """
+    deadline = time.monotonic() + settings.LLM_TIMEOUT + 5
+    while True:
+        message = turn_for_idempotency_key(session=session, key=key)
+        if message is None:
+            return None
+        reply = reply_of(message)
+        if reply is not None:
+            return ChatTurn(message=message, reply=reply)
+        if time.monotonic() >= deadline:
+            raise IdempotencyConflict()
+        time.sleep(poll_seconds)

@@ -1,0 +1,121 @@
+"""Staff endpoints: tokens for staff users, and read access to every session and its messages."""
+
+import django_filters
+from django.conf import settings
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+
+from chat_app.models import ChatMessage
+from chatapi.ratelimit import client_ip_key, rate_limit_enforce
+from sessions_app.authentication import VisitorOrPassAuthentication
+from sessions_app.hashing import email_hash
+from sessions_app.models import ChatSession
+from sessions_app.permissions import IsStaff
+from sessions_app.selectors import staff_session_list
+from sessions_app.services import chat_session_end
+
+NOT_STAFF = "No active staff account found with the given credentials."
+
+
+class StaffTokenInput(TokenObtainPairSerializer):
+    def validate(self, attrs):
+        data = super().validate(attrs)
+        if not self.user.is_staff:
+            raise AuthenticationFailed(NOT_STAFF, code="no_active_account")
+        return data
+
+
+class StaffTokenView(TokenObtainPairView):
+    serializer_class = StaffTokenInput
+
+    def post(self, request: Request, *args, **kwargs) -> Response:
+        rate_limit_enforce(request, group="staff-token", key=client_ip_key, rate=settings.AUTH_RATE_LIMIT)
+        return super().post(request, *args, **kwargs)
+
+
+class StaffTokenRefreshView(TokenRefreshView):
+    def post(self, request: Request, *args, **kwargs) -> Response:
+        rate_limit_enforce(request, group="staff-token", key=client_ip_key, rate=settings.AUTH_RATE_LIMIT)
+        return super().post(request, *args, **kwargs)
+
+
+class StaffSessionOutput(serializers.ModelSerializer):
+    message_count = serializers.IntegerField(source="user_message_count")
+    flagged_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = ChatSession
+        fields = [
+            "id", "email", "email_hash", "ip_address", "browser_hash", "created_at", "expires_at",
+            "last_activity_at", "is_active", "ended_at", "end_reason", "message_count", "flagged_count",
+        ]  # fmt: skip
+
+
+class StaffMessageOutput(serializers.ModelSerializer):
+    class Meta:
+        model = ChatMessage
+        fields = [
+            "id", "kind", "content", "flagged", "created_at", "in_reply_to", "fallback", "model",
+            "latency_ms", "prompt_tokens", "completion_tokens", "cost_usd",
+        ]  # fmt: skip
+
+
+class StaffSessionFilter(django_filters.FilterSet):
+    email = django_filters.CharFilter(method="filter_email", help_text="Exact address, any case.")
+    expired = django_filters.BooleanFilter(method="filter_expired")
+    flagged = django_filters.BooleanFilter(method="filter_flagged", help_text="Has flagged messages.")
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = ChatSession
+        fields = ["is_active", "ip_address"]
+
+    def filter_email(self, queryset, name, value):
+        return queryset.filter(email_hash=email_hash(value))
+
+    def filter_expired(self, queryset, name, value):
+        now = timezone.now()
+        return queryset.filter(expires_at__lte=now) if value else queryset.filter(expires_at__gt=now)
+
+    def filter_flagged(self, queryset, name, value):
+        return queryset.filter(flagged_count__gt=0) if value else queryset.filter(flagged_count=0)
+
+
+class StaffPagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class StaffSessionViewSet(viewsets.ReadOnlyModelViewSet):
+    """Every visitor session, newest first; staff only (a visitor token gets 403)."""
+
+    authentication_classes = [VisitorOrPassAuthentication, JWTAuthentication]
+    permission_classes = [IsStaff]
+    serializer_class = StaffSessionOutput
+    filterset_class = StaffSessionFilter
+    pagination_class = StaffPagination
+    queryset = staff_session_list().order_by("-created_at", "-pk")
+
+    @extend_schema(responses=StaffMessageOutput(many=True))
+    @action(detail=True, methods=["get"])
+    def messages(self, request: Request, pk: str | None = None) -> Response:
+        session = self.get_object()
+        page = self.paginate_queryset(ChatMessage.objects.filter(session=session).order_by("id"))
+        return self.get_paginated_response(StaffMessageOutput(page, many=True).data)
+
+    @extend_schema(request=None, responses=StaffSessionOutput)
+    @action(detail=True, methods=["post"])
+    def end(self, request: Request, pk: str | None = None) -> Response:
+        session = chat_session_end(session=self.get_object(), reason=ChatSession.EndReason.STAFF)
+        return Response(self.get_serializer(session).data)

@@ -1,0 +1,77 @@
+"""The one API exception handler: every error on an API path becomes DRF-shaped JSON."""
+
+import logging
+
+from django.db import DatabaseError, InterfaceError, OperationalError
+from django.http import HttpRequest, JsonResponse
+from django.views.defaults import page_not_found, server_error
+from django_ratelimit.exceptions import Ratelimited
+from rest_framework import status
+from rest_framework.exceptions import APIException
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+logger = logging.getLogger(__name__)
+
+SERVER_ERROR = "Internal server error."
+SERVICE_UNAVAILABLE = "Service temporarily unavailable; please retry shortly."
+NOT_FOUND = "Not found."
+RATE_LIMITED = "Too many requests; please slow down."
+
+
+class LimitExceeded(APIException):
+    """A 429 whose Retry-After is `wait` seconds (DRF's handler writes the header from `wait`)."""
+
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_detail = RATE_LIMITED
+    default_code = "limit_exceeded"
+
+    def __init__(self, *, wait: int, detail: str | None = None):
+        super().__init__(detail)
+        self.wait = max(1, int(wait))
+
+
+class ServiceUnavailable(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = SERVICE_UNAVAILABLE
+    default_code = "service_unavailable"
+
+
+def api_exception_handler(exc: Exception, context: dict) -> Response:
+    if isinstance(exc, Ratelimited):  # a PermissionDenied subclass: not a 403
+        exc = LimitExceeded(wait=getattr(exc, "wait", 60))
+    elif isinstance(exc, (OperationalError, InterfaceError)):
+        logger.error("database unavailable: %s", type(exc).__name__)
+        exc = ServiceUnavailable()
+    response = exception_handler(exc, context)
+    if response is not None:
+        return response
+    if isinstance(exc, DatabaseError):
+        logger.exception("database error while serving the request")
+    else:
+        logger.exception("unhandled error while serving the request")
+    return Response({"detail": SERVER_ERROR}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+
+
+def _is_admin_path(request: HttpRequest) -> bool:
+    return request.path.startswith("/admin/")
+
+
+def json_not_found(request: HttpRequest, exception: Exception | None = None):
+    if _is_admin_path(request):
+        return page_not_found(request, exception)
+    return JsonResponse({"detail": NOT_FOUND}, status=404)
+
+
+def json_server_error(request: HttpRequest):
+    if _is_admin_path(request):
+        return server_error(request)
+    return JsonResponse({"detail": SERVER_ERROR}, status=500)
+
+
+def json_bad_request(request: HttpRequest, exception: Exception | None = None):
+    return JsonResponse({"detail": "Bad request."}, status=400)
+
+
+def json_permission_denied(request: HttpRequest, exception: Exception | None = None):
+    return JsonResponse({"detail": "You do not have permission to perform this action."}, status=403)

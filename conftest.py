@@ -1,0 +1,88 @@
+"""Fixtures shared by every app's tests: clients, visitors, staff, and the stub model server."""
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from testing.llm_server import StubModelServer
+
+BROWSER_UA = "Mozilla/5.0 (X11; Linux x86_64) pytest"
+
+
+@pytest.fixture(autouse=True)
+def _isolated(settings):
+    """Every test starts with an empty cache (rate-limit counters) and static files from finders."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient(HTTP_USER_AGENT=BROWSER_UA)
+
+
+@pytest.fixture
+def visitor(db):
+    """A started session and its token: `visitor.session`, `visitor.access_token`."""
+    from sessions_app.services import chat_session_start
+
+    return chat_session_start(email="visitor@example.com", user_agent=BROWSER_UA, ip_address="203.0.113.7")
+
+
+@pytest.fixture
+def visitor_client(api_client, visitor) -> APIClient:
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {visitor.access_token}")
+    return api_client
+
+
+@pytest.fixture
+def staff_user(django_user_model):
+    return django_user_model.objects.create_user(username="staff", password="a-strong-staff-password-1", is_staff=True)
+
+
+@pytest.fixture
+def staff_client(api_client, staff_user) -> APIClient:
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(staff_user).access_token}")
+    return api_client
+
+
+@pytest.fixture
+def model_server(settings):
+    """The stub OpenAI-compatible server on a free port, with litellm pointed at it."""
+    with StubModelServer() as server:
+        settings.LLM_MODEL = "openai/stub-model"
+        settings.LLM_API_BASE = server.api_base
+        settings.LLM_API_KEY = "stub-key"
+        yield server
+
+
+@pytest.fixture
+def fake_model(monkeypatch):
+    """Replace the model call in-process: `fake_model.calls` records messages; set `.reply` or `.error`."""
+    from chat_app import llm
+
+    class FakeModel:
+        def __init__(self):
+            self.calls: list[list[dict]] = []
+            self.reply = "A helpful answer."
+            self.error = False
+
+        def __call__(self, *, messages):
+            self.calls.append(messages)
+            if self.error:
+                raise llm.ModelUnavailable("fake failure")
+            return llm.Completion(
+                content=self.reply, model="fake-model", latency_ms=12, prompt_tokens=30,
+                completion_tokens=5, cost_usd=None,
+            )  # fmt: skip
+
+    fake = FakeModel()
+    monkeypatch.setattr(llm, "chat_complete", fake)
+    return fake

@@ -1,0 +1,1 @@
+"""Discord deliveries live here (see the Discord monitoring issue); no models yet."""

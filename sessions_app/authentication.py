@@ -1,0 +1,64 @@
+"""Bearer-token authentication that loads the visitor's session row on every request.
+
+simplejwt's blacklist never checks access tokens and its TokenUser trusts claims, so the session
+row is the source of truth: logout, staff ending a session and expiry take effect at once.
+"""
+
+from dataclasses import dataclass
+
+from rest_framework.request import Request
+from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken, TokenError
+from rest_framework_simplejwt.tokens import UntypedToken
+
+from sessions_app.models import ChatSession
+from sessions_app.selectors import chat_session_live_get
+from sessions_app.tokens import VISITOR_TOKEN_TYPE
+
+SESSION_ENDED = "This chat session has ended or expired; start a new one."
+NOT_A_VISITOR_TOKEN = "This endpoint needs a visitor session token."  # noqa: S105 - a message
+
+
+@dataclass(frozen=True)
+class Visitor:
+    """request.user for a visitor: authenticated, never staff, bound to one session."""
+
+    session: ChatSession
+    is_authenticated: bool = True
+    is_anonymous: bool = False
+    is_staff: bool = False
+    is_superuser: bool = False
+    is_active: bool = True
+
+    @property
+    def pk(self) -> str:
+        return self.session.pk
+
+
+class VisitorSessionAuthentication(JWTAuthentication):
+    """Accepts only visitor tokens whose session is live; request.auth is the ChatSession."""
+
+    # On staff endpoints other token types are left to the staff authenticator that follows.
+    leave_other_token_types = False
+
+    def authenticate(self, request: Request) -> tuple[Visitor, ChatSession] | None:
+        header = self.get_header(request)
+        raw_token = self.get_raw_token(header) if header is not None else None
+        if raw_token is None:
+            return None
+        try:
+            token = UntypedToken(raw_token)
+        except TokenError as exc:
+            raise InvalidToken({"detail": str(exc.args[0])}) from exc
+        if token.get("token_type") != VISITOR_TOKEN_TYPE:
+            if self.leave_other_token_types:
+                return None
+            raise AuthenticationFailed(NOT_A_VISITOR_TOKEN, code="token_not_valid")
+        session = chat_session_live_get(session_id=str(token["jti"]))
+        if session is None:
+            raise AuthenticationFailed(SESSION_ENDED, code="session_ended")
+        return Visitor(session=session), session
+
+
+class VisitorOrPassAuthentication(VisitorSessionAuthentication):
+    leave_other_token_types = True

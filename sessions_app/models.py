@@ -1,0 +1,49 @@
+"""Visitor chat sessions: one row per `POST /auth/email`, identified by the token's `jti`."""
+
+import secrets
+
+from django.db import models
+from django.utils import timezone
+
+
+def new_session_id() -> str:
+    return secrets.token_urlsafe(24)  # 32 characters, 192 random bits
+
+
+class ChatSession(models.Model):
+    class EndReason(models.TextChoices):
+        LOGOUT = "logout", "Visitor logged out"
+        STAFF = "staff", "Ended by staff"
+        EXPIRED = "expired", "Expired"
+
+    id = models.CharField(primary_key=True, max_length=32, default=new_session_id, editable=False)
+    # The address is kept so staff can follow up, which is why it is asked for; it is erased with
+    # the session. Look-ups go through the keyed hash, so no index holds the address itself.
+    email = models.EmailField(max_length=254)
+    email_hash = models.CharField(max_length=64, db_index=True)
+    browser_hash = models.CharField(max_length=64)
+    ip_address = models.GenericIPAddressField()
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    last_activity_at = models.DateTimeField(default=timezone.now)
+    is_active = models.BooleanField(default=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=16, choices=EndReason.choices, blank=True)
+    # Visitor messages stored so far; incremented with a conditional UPDATE so the cap is exact.
+    user_message_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["is_active", "expires_at"], name="session_active_expiry"),
+            models.Index(fields=["ended_at"], name="session_ended_at"),
+            models.Index(fields=["-created_at"], name="session_created_desc"),
+            models.Index(fields=["ip_address"], name="session_ip"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Session {self.id[:8]}"
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at <= timezone.now()
