@@ -4,7 +4,7 @@ import logging
 
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest, JsonResponse
-from django.views.defaults import page_not_found, server_error
+from django.views.defaults import page_not_found, permission_denied, server_error
 from django_ratelimit.exceptions import Ratelimited
 from rest_framework import status
 from rest_framework.exceptions import APIException
@@ -74,4 +74,6 @@ def json_bad_request(request: HttpRequest, exception: Exception | None = None):
 
 
 def json_permission_denied(request: HttpRequest, exception: Exception | None = None):
+    if _is_admin_path(request):
+        return permission_denied(request, exception)
     return JsonResponse({"detail": "You do not have permission to perform this action."}, status=403)

@@ -27,7 +27,13 @@ def rate_limit_enforce(request: Request, *, group: str, key, rate: str) -> None:
     """
     if not settings.RATE_LIMITING_ENABLED:
         return
-    usage = get_usage(request, group=group, key=key, rate=rate, method=ALL, increment=True)
+    try:
+        usage = get_usage(request, group=group, key=key, rate=rate, method=ALL, increment=True)
+    except Exception as exc:  # noqa: BLE001 - the cache boundary: any cache failure
+        # Fail open: the session cap lives in the database and still bounds each session, so an
+        # outage of the shared cache slows nothing down and refuses no visitor.
+        logger.error("rate limit not enforced, cache unavailable: %s", type(exc).__name__)
+        return
     if usage is not None and usage["should_limit"]:
         logger.info("rate limit reached", extra={"limit_group": group})
         raise LimitExceeded(wait=usage["time_left"])

@@ -93,6 +93,12 @@ class ChatSessionAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def get_deleted_objects(self, objs, request: HttpRequest):
+        """A session's messages go with it: erasing it must not need the right to delete single messages."""
+        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        perms_needed.discard(ChatMessage._meta.verbose_name)
+        return deleted, model_count, perms_needed, protected
+
     def delete_model(self, request: HttpRequest, obj: ChatSession) -> None:
         chat_session_delete(session=obj)
 

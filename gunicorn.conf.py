@@ -1,0 +1,86 @@
+"""Production server settings: `gunicorn -c gunicorn.conf.py`. Tuned through the environment."""
+
+import logging
+import os
+
+wsgi_app = "chatapi.wsgi:application"
+bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"  # every interface: a container's port; TLS goes in front
+
+# Threads, not processes: a request spends most of its time waiting on the model, which frees the GIL.
+# More than one process needs CACHE_URL on a shared cache (Redis): with the default local-memory
+# cache each process keeps its own rate-limit counters (`manage.py check` warns, chatapi.W001).
+worker_class = "gthread"
+workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
+threads = int(os.environ.get("THREADS", "16"))
+
+# Load the app, and with it the URLconf and litellm (~4 s and ~200 MB), once in the master;
+# the workers share that memory copy-on-write and start at once.
+preload_app = True
+
+# A chat request can wait LLM_TIMEOUT seconds for the model, and an idempotent retry a little longer:
+# let it finish on shutdown and never count it as a hung worker.
+_llm_timeout = int(float(os.environ.get("LLM_TIMEOUT", "30")))
+timeout = _llm_timeout + 15
+graceful_timeout = _llm_timeout + 15
+keepalive = 5  # above 2 so a reverse proxy's pooled connections are not cut mid-reuse
+
+# Proxies allowed to set X-Forwarded-Proto for gunicorn (the app itself trusts NUM_PROXIES hops).
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+
+# Heartbeat files on a RAM disk: on a container's overlay disk a slow fchmod can stall a worker.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108 - a directory, not a file
+# No runtime control socket: nothing uses gunicornc, and two servers on one host would fight over it.
+control_socket_disable = True
+
+# Access log on stdout. The path only: a query string or a header (Authorization, Referer) could
+# carry a token. Its request_id field is the response's X-Request-ID, so access and app lines join up.
+accesslog = "-"
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms'
+
+
+class _RequestIdField(logging.Filter):
+    """Give gunicorn's records the `request_id` field that the app's own log lines carry."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        atoms = record.args if isinstance(record.args, dict) else {}
+        record.request_id = atoms.get("{x-request-id}o", "-")
+        return True
+
+
+# Gunicorn's own lines in the app's format, so one parser reads them all. Read from the environment
+# only (not .env): set LOG_FORMAT=text there for plain lines.
+_log_format = os.environ.get("LOG_FORMAT", "json")
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": _RequestIdField}},
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+        "text": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "filters": ["request_id"],
+            "formatter": "text" if _log_format == "text" else "json",
+        },
+    },
+    "root": {"level": "INFO", "handlers": ["console"]},  # replaced by the app's LOGGING once it loads
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": ["console"], "propagate": False},
+        "gunicorn.access": {"level": "INFO", "handlers": ["console"], "propagate": False},
+    },
+}
+
+
+def when_ready(server) -> None:
+    """Import the URLconf (and so litellm) in the master before the workers fork; see preload_app."""
+    if server.cfg.preload_app:
+        from django.urls import resolve
+
+        resolve("/health")
