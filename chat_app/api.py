@@ -110,7 +110,7 @@ class ChatViewSet(viewsets.GenericViewSet):
             chat_session_cap_check(session=request.auth)
         return key, replay
 
-    @extend_schema(request=ChatInput, responses=ChatOutput, parameters=[IDEMPOTENCY_HEADER])
+    @extend_schema(request=ChatInput, responses={200: ChatOutput}, parameters=[IDEMPOTENCY_HEADER])
     def create(self, request: Request) -> Response:
         key, turn = self.chat_preflight(request)
         if turn is None:

@@ -85,6 +85,8 @@ def _configured(model: str, has_key: bool, has_base: bool) -> bool:
     if has_key or has_base:
         return True
     try:
+        # validate_environment reports an unknown provider as having all its keys; resolve it first.
+        litellm.get_llm_provider(model=model)
         return bool(litellm.validate_environment(model=model).get("keys_in_environment"))
     except Exception:  # noqa: BLE001 - an unknown provider string is simply unconfigured
         return False

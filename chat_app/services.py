@@ -50,10 +50,14 @@ class ChatTurn:
 
 
 def visitor_text_prepare(raw: str) -> VisitorText:
-    """Flag on the text as received, then strip control characters and markup."""
-    policy = settings.INPUT_PATTERN_POLICY
-    flagged = policy != "off" and (is_dangerous(raw) or is_dangerous(control_characters_remove(raw)))
-    return VisitorText(text=html_strip(control_characters_remove(raw)).strip(), flagged=flagged)
+    """Flag on the text as received, then strip control characters and markup.
+
+    The stripped text is checked too: removing pieces can join a pattern (`<<b>script>`).
+    """
+    visible = control_characters_remove(raw)
+    text = html_strip(visible).strip()
+    flagged = settings.INPUT_PATTERN_POLICY != "off" and any(map(is_dangerous, (raw, visible, text)))
+    return VisitorText(text=text, flagged=flagged)
 
 
 def chat_session_cap_check(*, session: ChatSession) -> None:
