@@ -113,18 +113,19 @@ def chat_model_messages(*, message: ChatMessage) -> list[dict[str, str]]:
 def chat_reply_store(
     *, message: ChatMessage, content: str, completion: llm.Completion | None = None, fallback: bool = False
 ) -> ChatMessage:
-    return ChatMessage.objects.create(
-        session_id=message.session_id,
-        kind=ChatMessage.Kind.ASSISTANT,
-        in_reply_to=message,
-        content=content,
-        fallback=fallback,
-        model=completion.model if completion else "",
-        latency_ms=completion.latency_ms if completion else None,
-        prompt_tokens=completion.prompt_tokens if completion else None,
-        completion_tokens=completion.completion_tokens if completion else None,
-        cost_usd=completion.cost_usd if completion else None,
-    )
+    with transaction.atomic():  # receivers queue deliveries inside this same transaction
+        return ChatMessage.objects.create(
+            session_id=message.session_id,
+            kind=ChatMessage.Kind.ASSISTANT,
+            in_reply_to=message,
+            content=content,
+            fallback=fallback,
+            model=completion.model if completion else "",
+            latency_ms=completion.latency_ms if completion else None,
+            prompt_tokens=completion.prompt_tokens if completion else None,
+            completion_tokens=completion.completion_tokens if completion else None,
+            cost_usd=completion.cost_usd if completion else None,
+        )
 
 
 def chat_turn_run(*, session: ChatSession, text: VisitorText, idempotency_key: str | None = None) -> ChatTurn:

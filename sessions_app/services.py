@@ -25,15 +25,16 @@ class StartedSession:
 def chat_session_start(*, email: str, user_agent: str, ip_address: str) -> StartedSession:
     now = timezone.now()
     lifetime = session_lifetime()
-    session = ChatSession.objects.create(
-        email=email,
-        email_hash=email_hash(email),
-        browser_hash=browser_hash(user_agent),
-        ip_address=ip_address,
-        created_at=now,
-        last_activity_at=now,
-        expires_at=now + lifetime,
-    )
+    with transaction.atomic():  # receivers queue deliveries inside this same transaction
+        session = ChatSession.objects.create(
+            email=email,
+            email_hash=email_hash(email),
+            browser_hash=browser_hash(user_agent),
+            ip_address=ip_address,
+            created_at=now,
+            last_activity_at=now,
+            expires_at=now + lifetime,
+        )
     logger.info("chat session started", extra={"session_id": session.pk})
     token = SessionToken.for_session(session)
     return StartedSession(session=session, access_token=str(token), expires_in=int(lifetime.total_seconds()))
