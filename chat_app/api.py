@@ -1,8 +1,12 @@
 """Visitor chat endpoints: send a message, read the history."""
 
+import json
 import re
+from collections.abc import Generator, Iterator
+from contextlib import closing
 
 from django.conf import settings
+from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, viewsets
@@ -14,7 +18,17 @@ from rest_framework.response import Response
 from chat_app.models import ChatMessage
 from chat_app.sanitization import control_characters_remove
 from chat_app.selectors import history_for_session, reply_of
-from chat_app.services import ChatTurn, chat_session_cap_check, chat_turn_replay, chat_turn_run, visitor_text_prepare
+from chat_app.services import (
+    ChatTurn,
+    StreamEvent,
+    chat_message_accept,
+    chat_session_cap_check,
+    chat_turn_events,
+    chat_turn_replay,
+    chat_turn_run,
+    chat_turn_stream,
+    visitor_text_prepare,
+)
 from chatapi.fields import StrictTextField
 from chatapi.ratelimit import client_ip_key, rate_limit_enforce, visitor_session_key
 from sessions_app.bots import NotABot
@@ -90,6 +104,13 @@ def idempotency_key_from(request: Request) -> str | None:
     return key
 
 
+def sse_encode(events: Generator[StreamEvent]) -> Iterator[bytes]:
+    """Server-Sent Events framing. A generator, so closing the response closes `events` too."""
+    with closing(events):
+        for event in events:
+            yield f"event: {event.name}\ndata: {json.dumps(event.data, ensure_ascii=False)}\n\n".encode()
+
+
 class ChatViewSet(viewsets.GenericViewSet):
     """`/chat`: the visitor's own conversation, in the contract's order of checks."""
 
@@ -126,3 +147,24 @@ class ChatViewSet(viewsets.GenericViewSet):
         params.is_valid(raise_exception=True)
         exchanges = history_for_session(session=request.auth, limit=params.validated_data["limit"])
         return Response(HistoryOutput({"session_id": request.auth.pk, "messages": exchanges}).data)
+
+    @extend_schema(
+        request=ChatInput,
+        responses={(200, "text/event-stream"): OpenApiTypes.STR},
+        parameters=[IDEMPOTENCY_HEADER],
+        description="The same checks as POST /chat, answered as JSON errors before the stream starts; then "
+        '`event: delta` lines with `data: {"content"}`, and `event: done` with the stored ids '
+        "(`event: error` if the model breaks off).",
+    )
+    @action(detail=False, methods=["post"])
+    def stream(self, request: Request) -> StreamingHttpResponse:
+        key, turn = self.chat_preflight(request)
+        if turn is None:
+            data = ChatInput(data=request.data)
+            data.is_valid(raise_exception=True)
+            turn = chat_message_accept(session=request.auth, text=data.validated_data["message"], idempotency_key=key)
+        events = chat_turn_events(turn) if isinstance(turn, ChatTurn) else chat_turn_stream(message=turn)
+        response = StreamingHttpResponse(sse_encode(events), content_type="text/event-stream")
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"  # nginx and friends: pass each event on at once
+        return response

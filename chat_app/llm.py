@@ -3,6 +3,7 @@
 import logging
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
@@ -16,6 +17,7 @@ import litellm
 litellm.turn_off_message_logging = True  # prompts and replies never reach litellm's loggers
 litellm.suppress_debug_info = True
 litellm.drop_params = True  # a provider without `temperature` or `max_tokens` still answers
+litellm.disable_streaming_logging = True  # per-chunk logging costs 100+ ms of CPU per streamed reply
 
 logger = logging.getLogger(__name__)
 
@@ -34,21 +36,25 @@ class Completion:
     cost_usd: Decimal | None
 
 
+def _completion_arguments(messages: list[dict[str, str]]) -> dict:
+    return {
+        "model": settings.LLM_MODEL,
+        "messages": messages,
+        "api_key": settings.LLM_API_KEY,
+        "api_base": settings.LLM_API_BASE,
+        "timeout": settings.LLM_TIMEOUT,
+        "max_tokens": settings.LLM_MAX_TOKENS,
+        "temperature": settings.LLM_TEMPERATURE,
+        "num_retries": 0,
+        "max_retries": 0,  # the visitor waits; a retry would break the LLM_TIMEOUT bound
+    }
+
+
 def chat_complete(*, messages: list[dict[str, str]]) -> Completion:
     """Ask the configured model for one reply; raise ModelUnavailable on any failure."""
     started = time.perf_counter()
     try:
-        response = litellm.completion(
-            model=settings.LLM_MODEL,
-            messages=messages,
-            api_key=settings.LLM_API_KEY,
-            api_base=settings.LLM_API_BASE,
-            timeout=settings.LLM_TIMEOUT,
-            max_tokens=settings.LLM_MAX_TOKENS,
-            temperature=settings.LLM_TEMPERATURE,
-            num_retries=0,
-            max_retries=0,  # the visitor waits; a retry would break the LLM_TIMEOUT bound
-        )
+        response = litellm.completion(**_completion_arguments(messages))
         content = response.choices[0].message.content
     except Exception as exc:
         logger.warning("model call failed: %s", type(exc).__name__)
@@ -65,6 +71,30 @@ def chat_complete(*, messages: list[dict[str, str]]) -> Completion:
         completion_tokens=getattr(usage, "completion_tokens", None),
         cost_usd=_cost_of(response),
     )
+
+
+def chat_stream(*, messages: list[dict[str, str]]) -> Iterator[str]:
+    """Yield the reply's text as the model produces it; raise ModelUnavailable on any failure.
+
+    Closing the iterator early closes the model's HTTP stream, which cancels the call.
+    """
+    try:
+        stream = litellm.completion(**_completion_arguments(messages), stream=True)
+    except Exception as exc:  # the boundary, as in chat_complete
+        logger.warning("model stream failed to start: %s", type(exc).__name__)
+        raise ModelUnavailable(type(exc).__name__) from exc
+    room = settings.LLM_MAX_REPLY_CHARS
+    try:
+        for chunk in stream:
+            piece = chunk.choices[0].delta.content if chunk.choices else None
+            if piece and room > 0:
+                yield piece[:room]
+                room -= len(piece)
+    except Exception as exc:  # a stream broken mid-way
+        logger.warning("model stream broke: %s", type(exc).__name__)
+        raise ModelUnavailable(type(exc).__name__) from exc
+    finally:
+        stream.close()
 
 
 def _cost_of(response) -> Decimal | None:

@@ -24,6 +24,8 @@ class ChatMessage(models.Model):
     # Assistant replies only: which model answered and what it cost.
     model = models.CharField(max_length=128, blank=True)
     fallback = models.BooleanField(default=False)
+    # A streamed reply cut short (the visitor left, or the model broke off): the text so far.
+    partial = models.BooleanField(default=False)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)

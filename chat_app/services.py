@@ -2,6 +2,8 @@
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -26,6 +28,7 @@ REFUSAL_REPLY = (
     "could be unsafe. For everyone's safety, please rephrase your question in plain words."
 )
 FALLBACK_REPLY = "Sorry, I can't answer right now. Your message has been saved; please try again in a moment."
+STREAM_BROKEN = "The answer broke off; what arrived has been saved. Please ask again."
 IDEMPOTENCY_IN_PROGRESS = "A request with this Idempotency-Key is still being answered; retry shortly."
 
 
@@ -111,7 +114,13 @@ def chat_model_messages(*, message: ChatMessage) -> list[dict[str, str]]:
 
 
 def chat_reply_store(
-    *, message: ChatMessage, content: str, completion: llm.Completion | None = None, fallback: bool = False
+    *,
+    message: ChatMessage,
+    content: str,
+    completion: llm.Completion | None = None,
+    fallback: bool = False,
+    partial: bool = False,
+    model: str = "",
 ) -> ChatMessage:
     with transaction.atomic():  # receivers queue deliveries inside this same transaction
         return ChatMessage.objects.create(
@@ -120,7 +129,8 @@ def chat_reply_store(
             in_reply_to=message,
             content=content,
             fallback=fallback,
-            model=completion.model if completion else "",
+            partial=partial,
+            model=completion.model if completion else model,
             latency_ms=completion.latency_ms if completion else None,
             prompt_tokens=completion.prompt_tokens if completion else None,
             completion_tokens=completion.completion_tokens if completion else None,
@@ -128,22 +138,37 @@ def chat_reply_store(
         )
 
 
-def chat_turn_run(*, session: ChatSession, text: VisitorText, idempotency_key: str | None = None) -> ChatTurn:
-    """Store the message, answer it (refusal, model or fallback), store the reply.
-
-    No transaction is open while the model is called.
-    """
+def chat_message_accept(
+    *, session: ChatSession, text: VisitorText, idempotency_key: str | None
+) -> ChatMessage | ChatTurn:
+    """Store the visitor's message; or, when a racing request stored this key first, its turn."""
     try:
-        message = chat_message_store(session=session, text=text, idempotency_key=idempotency_key)
+        return chat_message_store(session=session, text=text, idempotency_key=idempotency_key)
     except IntegrityError:
         first = chat_turn_replay(session=session, key=idempotency_key) if idempotency_key else None
         if first is None:
             raise
         return first
-    if text.flagged and settings.INPUT_PATTERN_POLICY == "refuse":
+
+
+def _is_refused(message: ChatMessage) -> bool:
+    if message.flagged and settings.INPUT_PATTERN_POLICY == "refuse":
         logger.info("flagged message refused", extra={"message_id": message.pk})
-        reply = chat_reply_store(message=message, content=REFUSAL_REPLY)
-        return ChatTurn(message=message, reply=reply)
+        return True
+    return False
+
+
+def chat_turn_run(*, session: ChatSession, text: VisitorText, idempotency_key: str | None = None) -> ChatTurn:
+    """Store the message, answer it (refusal, model or fallback), store the reply.
+
+    No transaction is open while the model is called.
+    """
+    accepted = chat_message_accept(session=session, text=text, idempotency_key=idempotency_key)
+    if isinstance(accepted, ChatTurn):
+        return accepted
+    message = accepted
+    if _is_refused(message):
+        return ChatTurn(message=message, reply=chat_reply_store(message=message, content=REFUSAL_REPLY))
     try:
         completion = llm.chat_complete(messages=chat_model_messages(message=message))
     except llm.ModelUnavailable:
@@ -169,3 +194,52 @@ def chat_turn_replay(*, session: ChatSession, key: str, poll_seconds: float = 0.
         if time.monotonic() >= deadline:
             raise IdempotencyConflict()
         time.sleep(poll_seconds)
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """One Server-Sent Event: `delta` (text), `done` (the stored ids) or `error`."""
+
+    name: str
+    data: dict
+
+
+def chat_turn_events(turn: ChatTurn) -> Iterator[StreamEvent]:
+    """A stored turn as a stream: the whole reply in one delta, then done."""
+    yield StreamEvent("delta", {"content": turn.reply.content})
+    yield StreamEvent("done", _done_data(turn.message, turn.reply))
+
+
+def _done_data(message: ChatMessage, reply: ChatMessage) -> dict:
+    return {"message_id": message.pk, "response_id": reply.pk, "flagged": message.flagged, "fallback": reply.fallback}
+
+
+def chat_turn_stream(*, message: ChatMessage) -> Iterator[StreamEvent]:
+    """Answer a stored visitor message as the model writes; store the reply once, when it ends.
+
+    If the consumer stops early (the visitor left), the model stream is closed, which cancels the
+    call, and the text so far is stored as a partial reply.
+    """
+    if _is_refused(message):
+        yield from chat_turn_events(ChatTurn(message, chat_reply_store(message=message, content=REFUSAL_REPLY)))
+        return
+    parts: list[str] = []
+    try:
+        with closing(llm.chat_stream(messages=chat_model_messages(message=message))) as pieces:
+            for piece in pieces:
+                parts.append(piece)
+                yield StreamEvent("delta", {"content": piece})
+    except llm.ModelUnavailable:
+        if not parts:
+            reply = chat_reply_store(message=message, content=FALLBACK_REPLY, fallback=True)
+            yield from chat_turn_events(ChatTurn(message, reply))
+            return
+        reply = chat_reply_store(message=message, content="".join(parts), partial=True, model=settings.LLM_MODEL)
+        yield StreamEvent("error", {"detail": STREAM_BROKEN, **_done_data(message, reply)})
+        return
+    except GeneratorExit:
+        chat_reply_store(message=message, content="".join(parts), partial=True, model=settings.LLM_MODEL)
+        logger.info("stream closed by the client", extra={"message_id": message.pk})
+        raise
+    reply = chat_reply_store(message=message, content="".join(parts), model=settings.LLM_MODEL)
+    yield StreamEvent("done", _done_data(message, reply))

@@ -6,6 +6,7 @@ as a context manager; it records every request and can misbehave on purpose.
 
 import argparse
 import json
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -14,11 +15,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 @dataclass
 class Behaviour:
-    mode: str = "ok"  # ok | error | garbage | empty | hang
+    mode: str = "ok"  # ok | error | garbage | empty | hang | broken (a stream cut off half-way)
     latency: float = 0.0
     reply: str | None = None  # None: echo the last user message
     chunks: int = 20
+    chunk_delay: float = 0.0  # seconds between streamed chunks
     requests: list[dict] = field(default_factory=list)
+    aborted: int = 0  # streams the client closed before the end
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -44,7 +47,11 @@ class _Handler(BaseHTTPRequestHandler):
         if behaviour.mode == "empty":
             text = ""
         if request.get("stream"):
-            return self._stream(request, text, behaviour.chunks)
+            try:
+                return self._stream(request, text, behaviour)
+            except (BrokenPipeError, ConnectionResetError):
+                behaviour.aborted += 1
+                self.close_connection = True
         return self._send(200, json.dumps(_completion(request, text)).encode())
 
     def _send(self, status: int, payload: bytes, content_type: str = "application/json") -> None:
@@ -54,15 +61,20 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
-    def _stream(self, request: dict, text: str, chunks: int) -> None:
+    def _stream(self, request: dict, text: str, behaviour: Behaviour) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        size = max(1, -(-len(text) // max(1, chunks)))
+        size = max(1, -(-len(text) // max(1, behaviour.chunks)))
         pieces = [text[i : i + size] for i in range(0, len(text), size)] or [""]
-        for piece in pieces:
+        for number, piece in enumerate(pieces):
+            if behaviour.mode == "broken" and number == len(pieces) // 2:
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
             self._chunk(_delta(request, {"content": piece}, None))
+            time.sleep(behaviour.chunk_delay)
         self._chunk(_delta(request, {}, "stop"))
         self._write_chunk(b"data: [DONE]\n\n")
         self._write_chunk(b"")

@@ -1,0 +1,135 @@
+"""POST /chat/stream: checks as JSON before the stream, then delta/done events; partial replies kept."""
+
+import json
+import time
+
+import pytest
+import requests
+from rest_framework.test import APIClient
+
+from chat_app.api import sse_encode
+from chat_app.models import ChatMessage
+from chat_app.services import FALLBACK_REPLY, REFUSAL_REPLY, STREAM_BROKEN, StreamEvent
+from conftest import BROWSER_UA
+
+pytestmark = pytest.mark.django_db
+STREAM = "/api/v1/chat/stream"
+
+
+def events_of(body: bytes) -> list[tuple[str, dict]]:
+    events = []
+    for block in body.decode().strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines())
+        events.append((lines["event"], json.loads(lines["data"])))
+    return events
+
+
+def streamed(client, message: str, **headers) -> tuple[object, list[tuple[str, dict]]]:
+    response = client.post(STREAM, {"message": message}, format="json", **headers)
+    assert response.status_code == 200, response.content
+    return response, events_of(b"".join(response.streaming_content))
+
+
+def test_sse_encode_frames_each_event():
+    events = (event for event in [StreamEvent("delta", {"content": "é <b>"}), StreamEvent("done", {"x": 1})])
+
+    frames = list(sse_encode(events))
+
+    assert frames == [b'event: delta\ndata: {"content": "\xc3\xa9 <b>"}\n\n', b'event: done\ndata: {"x": 1}\n\n']
+
+
+def test_stream_sends_deltas_then_done_and_stores_reply_once(visitor_client, model_server):
+    response, events = streamed(visitor_client, "Tell me more")
+
+    assert response["Content-Type"] == "text/event-stream"
+    assert response["Cache-Control"] == "no-cache"
+    assert response["X-Accel-Buffering"] == "no"
+    deltas = [data["content"] for name, data in events if name == "delta"]
+    assert len(deltas) > 1
+    assert "".join(deltas) == "Stub reply to: Tell me more"
+    name, done = events[-1]
+    assert name == "done"
+    assert set(done) == {"message_id", "response_id", "flagged", "fallback"}
+    reply = ChatMessage.objects.get(pk=done["response_id"])
+    assert (reply.content, reply.in_reply_to_id, reply.partial) == ("".join(deltas), done["message_id"], False)
+    assert ChatMessage.objects.filter(kind=ChatMessage.Kind.ASSISTANT).count() == 1
+    assert model_server.behaviour.requests[-1]["stream"] is True
+
+
+def test_stream_answers_json_errors_before_streaming(visitor_client, settings):
+    assert visitor_client.post(STREAM, {"message": "   "}, format="json").status_code == 400
+    anonymous = APIClient(HTTP_USER_AGENT=BROWSER_UA).post(STREAM, {"message": "hi"}, format="json")
+    assert (anonymous.status_code, anonymous["Content-Type"]) == (401, "application/json")
+    bot = visitor_client.post(STREAM, {"message": "hi"}, format="json", HTTP_USER_AGENT="curl")
+    assert (bot.status_code, bot["Content-Type"]) == (403, "application/json")
+    settings.MAX_MESSAGES_PER_SESSION = 0
+    capped = visitor_client.post(STREAM, {"message": "hi"}, format="json")
+    assert capped.status_code == 429
+    assert "Message limit" in capped.json()["detail"]
+    assert int(capped["Retry-After"]) > 0
+
+
+def test_stream_falls_back_when_model_fails_before_any_text(visitor_client, model_server):
+    model_server.behaviour.mode = "error"
+
+    _, events = streamed(visitor_client, "Hello")
+
+    assert [name for name, _ in events] == ["delta", "done"]
+    assert events[0][1]["content"] == FALLBACK_REPLY
+    assert events[1][1]["fallback"] is True
+
+
+def test_stream_reports_error_and_keeps_partial_reply_when_model_breaks_off(visitor_client, model_server):
+    model_server.behaviour.mode = "broken"
+    model_server.behaviour.reply = "one two three four five six seven eight"
+    model_server.behaviour.chunks = 8
+
+    _, events = streamed(visitor_client, "Hello")
+
+    name, error = events[-1]
+    assert name == "error"
+    assert error["detail"] == STREAM_BROKEN
+    sent = "".join(data["content"] for kind, data in events if kind == "delta")
+    reply = ChatMessage.objects.get(pk=error["response_id"])
+    assert (reply.content, reply.partial) == (sent, True)
+    assert 0 < len(sent) < len(model_server.behaviour.reply)
+
+
+def test_stream_refuses_flagged_message_without_calling_model(visitor_client, model_server):
+    _, events = streamed(visitor_client, "'; DROP TABLE users; --")
+
+    assert events[0] == ("delta", {"content": REFUSAL_REPLY})
+    assert events[1][1]["flagged"] is True
+    assert model_server.behaviour.requests == []
+
+
+def test_stream_replays_idempotent_turn_without_storing_twice(visitor_client, fake_model):
+    _, first = streamed(visitor_client, "Once", HTTP_IDEMPOTENCY_KEY="key-1")
+    _, again = streamed(visitor_client, "Once", HTTP_IDEMPOTENCY_KEY="key-1")
+
+    assert again[-1] == first[-1]
+    assert ChatMessage.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stream_client_leaving_cancels_model_and_stores_partial(live_server, model_server, visitor):
+    model_server.behaviour.chunks = 50
+    model_server.behaviour.chunk_delay = 0.05
+    headers = {"Authorization": f"Bearer {visitor.access_token}", "User-Agent": BROWSER_UA}
+
+    with requests.post(
+        live_server.url + STREAM, json={"message": "Go on"}, headers=headers, stream=True, timeout=10
+    ) as response:
+        first = next(response.iter_lines())
+        assert first == b"event: delta"
+
+    deadline = time.monotonic() + 10
+    while not ChatMessage.objects.filter(kind=ChatMessage.Kind.ASSISTANT).exists():
+        assert time.monotonic() < deadline, "the partial reply was never stored"
+        time.sleep(0.05)
+    reply = ChatMessage.objects.get(kind=ChatMessage.Kind.ASSISTANT)
+    assert reply.partial is True
+    assert len(reply.content) < len("Stub reply to: Go on")
+    while model_server.behaviour.aborted == 0:
+        assert time.monotonic() < deadline, "the model stream was never closed"
+        time.sleep(0.05)
