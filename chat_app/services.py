@@ -16,6 +16,7 @@ from chat_app import llm
 from chat_app.models import ChatMessage
 from chat_app.sanitization import control_characters_remove, html_strip, is_dangerous
 from chat_app.selectors import context_for_message, reply_of, turn_for_idempotency_key
+from chatapi.db import connection_release
 from chatapi.exceptions import LimitExceeded
 from sessions_app.authentication import SESSION_ENDED
 from sessions_app.models import ChatSession
@@ -169,8 +170,10 @@ def chat_turn_run(*, session: ChatSession, text: VisitorText, idempotency_key: s
     message = accepted
     if _is_refused(message):
         return ChatTurn(message=message, reply=chat_reply_store(message=message, content=REFUSAL_REPLY))
+    model_messages = chat_model_messages(message=message)
+    connection_release()  # hold no database connection while the model thinks
     try:
-        completion = llm.chat_complete(messages=chat_model_messages(message=message))
+        completion = llm.chat_complete(messages=model_messages)
     except llm.ModelUnavailable:
         reply = chat_reply_store(message=message, content=FALLBACK_REPLY, fallback=True)
     else:
@@ -224,8 +227,10 @@ def chat_turn_stream(*, message: ChatMessage) -> Iterator[StreamEvent]:
         yield from chat_turn_events(ChatTurn(message, chat_reply_store(message=message, content=REFUSAL_REPLY)))
         return
     parts: list[str] = []
+    model_messages = chat_model_messages(message=message)
+    connection_release()
     try:
-        with closing(llm.chat_stream(messages=chat_model_messages(message=message))) as pieces:
+        with closing(llm.chat_stream(messages=model_messages)) as pieces:
             for piece in pieces:
                 parts.append(piece)
                 yield StreamEvent("delta", {"content": piece})
