@@ -65,7 +65,7 @@ class StaffMessageOutput(serializers.ModelSerializer):
     class Meta:
         model = ChatMessage
         fields = [
-            "id", "kind", "content", "flagged", "created_at", "in_reply_to", "fallback", "model",
+            "id", "kind", "content", "flagged", "created_at", "in_reply_to", "fallback", "partial", "model",
             "latency_ms", "prompt_tokens", "completion_tokens", "cost_usd",
         ]  # fmt: skip
 
