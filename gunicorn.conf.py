@@ -3,6 +3,8 @@
 import logging
 import os
 
+from chatapi.logformat import LOG_FORMATTERS
+
 wsgi_app = "chatapi.wsgi:application"
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"  # every interface: a container's port; TLS goes in front
 
@@ -54,14 +56,7 @@ logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"request_id": {"()": _RequestIdField}},
-    "formatters": {
-        "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
-            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
-        },
-        "text": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"},
-    },
+    "formatters": LOG_FORMATTERS,
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
