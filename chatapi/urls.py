@@ -7,6 +7,7 @@ from rest_framework.routers import SimpleRouter
 
 from chat_app.api import ChatViewSet
 from chat_app.staff_api import StaffSessionViewSet, StaffTokenRefreshView, StaffTokenView
+from chat_app.widget import WidgetDemoView
 from chatapi.health import HealthView
 from sessions_app.api import VisitorSessionViewSet
 
@@ -28,6 +29,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     re_path(r"^health/?$", HealthView.as_view(), name="health"),
     path("admin/", admin.site.urls),
+    path("", WidgetDemoView.as_view(), name="widget-demo"),
 ]
 
 handler400 = "chatapi.exceptions.json_bad_request"
