@@ -32,6 +32,7 @@
     waiting: "The assistant is writing…",
     sessionEnded: "This chat has ended. Start a new one to keep talking.",
     limitReached: "This chat has reached its message limit. Start a new one to keep talking.",
+    offlineNow: "You seem to be offline.",
     offline: "You seem to be offline. Your message was not sent; try again once you are connected.",
     serverError: "Something went wrong on our side. Your message was not sent; please try again in a moment.",
     interrupted: "The reply was cut off. Please try again.",
@@ -252,7 +253,7 @@
     ui.end.addEventListener("click", onEnd);
     ui.restart.addEventListener("click", restart);
     window.addEventListener("offline", function () {
-      showStatus(TEXT.offline.split(".")[0] + ".", "error");
+      showStatus(TEXT.offlineNow, "error");
     });
     window.addEventListener("online", function () {
       if (ui.status.dataset.kind === "error") hideStatus();
