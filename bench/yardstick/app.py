@@ -1,0 +1,296 @@
+"""Yardstick for bench/run: the chat path in FastAPI + async SQLAlchemy (asyncpg) + litellm.
+
+The same work per chat as the project: bearer JWT whose `jti` names the session, the session row
+loaded, a conditional UPDATE against the message cap and the visitor message inserted in one short
+transaction, one context query (the last LLM_CONTEXT_MESSAGES messages), the model called with no
+database connection held, the reply inserted, a JSON answer. And the history read in one query.
+Served by `uvicorn app:app --app-dir bench/yardstick --workers 2`; `python app.py --create-tables`
+makes its tables. Configured by YARDSTICK_DATABASE_URL, YARDSTICK_SECRET, YARDSTICK_POOL_SIZE and
+the project's LLM_* variables.
+"""
+
+import asyncio
+import html
+import os
+import re
+import secrets
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no price-map fetch at import time
+import jwt
+import litellm
+import nh3
+from fastapi import Depends, FastAPI, Header, HTTPException, Query
+from pydantic import BaseModel, Field
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, Numeric, String, Text, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, aliased, mapped_column
+
+litellm.turn_off_message_logging = True
+litellm.suppress_debug_info = True
+litellm.drop_params = True
+
+DATABASE_URL = os.environ.get("YARDSTICK_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/yardstick")
+SECRET = os.environ.get("YARDSTICK_SECRET", "yardstick-secret")
+POOL_SIZE = int(os.environ.get("YARDSTICK_POOL_SIZE", "10"))
+MAX_MESSAGES = int(os.environ.get("MAX_MESSAGES_PER_SESSION", "50"))
+CONTEXT_MESSAGES = int(os.environ.get("LLM_CONTEXT_MESSAGES", "8"))
+LLM = {
+    "model": os.environ.get("LLM_MODEL", "openai/stub"),
+    "api_key": os.environ.get("LLM_API_KEY") or None,
+    "api_base": os.environ.get("LLM_API_BASE") or None,
+    "timeout": float(os.environ.get("LLM_TIMEOUT", "30")),
+    "max_tokens": int(os.environ.get("LLM_MAX_TOKENS", "500")),
+    "temperature": float(os.environ.get("LLM_TEMPERATURE", "0.7")),
+    "num_retries": 0,
+    "max_retries": 0,
+}
+SYSTEM_PROMPT = "You are a helpful, concise assistant on a company's web site. Answer visitors' questions politely."
+FALLBACK_REPLY = "Sorry, I can't answer right now. Your message has been saved; please try again in a moment."
+REFUSAL_REPLY = "I'm sorry, but I can't help with that message. For everyone's safety, please rephrase it."
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+DANGEROUS = re.compile(  # a condensed form of the project's patterns, about as costly to run
+    r"javascript\s{0,10}:|<\s{0,10}(?:script|iframe|object|embed|svg)\b|\bon(?:error|load|click)\s{0,10}="
+    r"|union\s{1,20}(?:all\s{1,20})?select|;\s{0,20}drop\s{1,20}(?:table|database)|'\s{0,20}or\s{0,20}'"
+    r"|;\s{0,20}(?:cat|rm|wget|curl|nc|bash|sh)\s|\|\s{0,20}(?:whoami|sh|bash|nc)\b|\$\([^)]{0,200}\)"
+    r"|\.\./|\.\.\\|\{\{[^}]{0,500}\}\}|\$\{[^}]{0,500}\}|\$(?:gt|gte|lt|ne|where|regex)\b|\*\)\(",
+    re.IGNORECASE,
+)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class YardSession(Base):
+    __tablename__ = "yard_session"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_activity_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    user_message_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class YardMessage(Base):
+    __tablename__ = "yard_message"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("yard_session.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    content: Mapped[str] = mapped_column(Text)
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    in_reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("yard_message.id"), unique=True)
+    model: Mapped[str] = mapped_column(String(128), default="")
+    fallback: Mapped[bool] = mapped_column(Boolean, default=False)
+    latency_ms: Mapped[int | None] = mapped_column(Integer)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    cost_usd: Mapped[Decimal | None] = mapped_column(Numeric(12, 8))
+
+    __table_args__ = (
+        Index("yard_message_session_kind_id", "session_id", "kind", "id"),
+        Index("yard_message_session_id", "session_id", "id"),
+    )
+
+
+engine = create_async_engine(DATABASE_URL, pool_size=POOL_SIZE, max_overflow=POOL_SIZE, pool_pre_ping=False)
+Db = async_sessionmaker(engine, expire_on_commit=False)
+app = FastAPI(title="yardstick", openapi_url=None, docs_url=None, redoc_url=None)
+
+
+class EmailIn(BaseModel):
+    email: str = Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class ChatIn(BaseModel):
+    message: str = Field(min_length=1, max_length=4000)
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str = "Bearer"  # noqa: S105 - a scheme name
+    expires_in: int
+    session_id: str
+
+
+class ChatOut(BaseModel):
+    success: bool = True
+    message_id: int
+    response: str
+    response_id: int
+    flagged: bool
+    fallback: bool
+    timestamp: datetime
+
+
+class ExchangeOut(BaseModel):
+    id: int
+    message: str
+    response: str
+    timestamp: datetime
+    flagged: bool
+
+
+class HistoryOut(BaseModel):
+    session_id: str
+    messages: list[ExchangeOut]
+
+
+def unauthorized() -> HTTPException:
+    return HTTPException(401, "Invalid or expired token", headers={"WWW-Authenticate": "Bearer"})
+
+
+def bearer_session_id(authorization: str = Header("")) -> str:
+    scheme, _, token = authorization.partition(" ")
+    if scheme != "Bearer" or not token:
+        raise unauthorized()
+    try:
+        return jwt.decode(token, SECRET, algorithms=["HS256"], audience="chatapi")["jti"]
+    except (jwt.PyJWTError, KeyError) as exc:
+        raise unauthorized() from exc
+
+
+async def live_session(db: AsyncSession, session_id: str) -> YardSession:
+    row = await db.scalar(
+        select(YardSession).where(
+            YardSession.id == session_id, YardSession.is_active, YardSession.expires_at > datetime.now(UTC)
+        )
+    )
+    if row is None:
+        raise unauthorized()
+    return row
+
+
+def visitor_text(raw: str) -> tuple[str, bool]:
+    visible = CONTROL.sub("", raw)
+    text = html.unescape(nh3.clean(visible.replace("&", "&amp;"), tags=set(), attributes={})).strip()
+    if not text:
+        raise HTTPException(400, "Message must not be blank.")
+    return text, bool(DANGEROUS.search(raw) or DANGEROUS.search(text))
+
+
+@app.post("/api/v1/auth/email", status_code=201, response_model=TokenOut)
+async def auth_email(body: EmailIn) -> TokenOut:
+    now = datetime.now(UTC)
+    session = YardSession(
+        id=secrets.token_urlsafe(24), email=body.email, created_at=now, expires_at=now + timedelta(hours=24)
+    )
+    session.last_activity_at, session.is_active, session.user_message_count = now, True, 0
+    async with Db() as db, db.begin():
+        db.add(session)
+    claims = {"jti": session.id, "aud": "chatapi", "iat": now, "exp": session.expires_at, "token_type": "visitor"}
+    token = jwt.encode(claims, SECRET, algorithm="HS256")
+    return TokenOut(access_token=token, expires_in=24 * 3600, session_id=session.id)
+
+
+async def message_store(session_id: str, text: str, flagged: bool) -> tuple[YardMessage, list[dict[str, str]]]:
+    """Auth row, cap + insert in one transaction, then the context query; the connection goes back after."""
+    async with Db() as db:
+        await live_session(db, session_id)
+        await db.commit()
+        now = datetime.now(UTC)
+        async with db.begin():
+            counted = await db.execute(
+                update(YardSession)
+                .where(YardSession.id == session_id, YardSession.user_message_count < MAX_MESSAGES)
+                .values(user_message_count=YardSession.user_message_count + 1, last_activity_at=now)
+            )
+            if counted.rowcount == 0:
+                raise HTTPException(429, "Message limit reached")
+            message = YardMessage(session_id=session_id, kind="user", content=text, flagged=flagged, created_at=now)
+            db.add(message)
+        reply = aliased(YardMessage)
+        rows = await db.execute(
+            select(YardMessage.content, reply.content)
+            .outerjoin(reply, reply.in_reply_to_id == YardMessage.id)
+            .where(YardMessage.session_id == session_id, YardMessage.kind == "user", YardMessage.id < message.id)
+            .order_by(YardMessage.id.desc())
+            .limit(CONTEXT_MESSAGES // 2 + 1)
+        )
+        await db.commit()
+    turns: list[dict[str, str]] = []
+    for said, answered in reversed(rows.all()):
+        if answered is not None:
+            turns += [{"role": "user", "content": said}, {"role": "assistant", "content": answered}]
+    return message, turns[-CONTEXT_MESSAGES:]
+
+
+async def model_answer(turns: list[dict[str, str]], text: str) -> dict:
+    started = time.perf_counter()
+    messages = [{"role": "system", "content": SYSTEM_PROMPT}, *turns, {"role": "user", "content": text}]
+    try:
+        response = await litellm.acompletion(messages=messages, **LLM)
+        content = response.choices[0].message.content
+        if not isinstance(content, str) or not content.strip():
+            raise ValueError("empty reply")
+    except Exception:  # noqa: BLE001 - any model failure is answered with the fallback
+        return {"content": FALLBACK_REPLY, "fallback": True}
+    try:
+        cost = Decimal(str(round(litellm.completion_cost(completion_response=response), 8)))
+    except Exception:  # noqa: BLE001 - unknown models have no price
+        cost = None
+    usage = getattr(response, "usage", None)
+    return {
+        "content": content,
+        "model": str(response.model or LLM["model"])[:128],
+        "latency_ms": int((time.perf_counter() - started) * 1000),
+        "prompt_tokens": getattr(usage, "prompt_tokens", None),
+        "completion_tokens": getattr(usage, "completion_tokens", None),
+        "cost_usd": cost,
+    }
+
+
+@app.post("/api/v1/chat", response_model=ChatOut)
+async def chat(body: ChatIn, session_id: str = Depends(bearer_session_id)) -> ChatOut:
+    text, flagged = visitor_text(body.message)
+    message, turns = await message_store(session_id, text, flagged)
+    answer = {"content": REFUSAL_REPLY} if flagged else await model_answer(turns, text)
+    reply = YardMessage(
+        session_id=session_id, kind="assistant", in_reply_to_id=message.id, created_at=datetime.now(UTC), **answer
+    )
+    async with Db() as db, db.begin():
+        db.add(reply)
+    return ChatOut(
+        message_id=message.id,
+        response=reply.content,
+        response_id=reply.id,
+        flagged=flagged,
+        fallback=bool(reply.fallback),
+        timestamp=reply.created_at,
+    )
+
+
+@app.get("/api/v1/chat/history", response_model=HistoryOut)
+async def history(limit: int = Query(50, ge=1, le=200), session_id: str = Depends(bearer_session_id)) -> HistoryOut:
+    reply = aliased(YardMessage)
+    async with Db() as db:
+        await live_session(db, session_id)
+        rows = await db.execute(
+            select(YardMessage, reply.content)
+            .outerjoin(reply, reply.in_reply_to_id == YardMessage.id)
+            .where(YardMessage.session_id == session_id, YardMessage.kind == "user")
+            .order_by(YardMessage.id.desc())
+            .limit(limit)
+        )
+        await db.commit()
+    exchanges = [
+        ExchangeOut(id=m.id, message=m.content, response=answered or "", timestamp=m.created_at, flagged=m.flagged)
+        for m, answered in reversed(rows.all())
+    ]
+    return HistoryOut(session_id=session_id, messages=exchanges)
+
+
+async def _create_tables() -> None:
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.drop_all)
+        await conn.run_sync(Base.metadata.create_all)
+    await engine.dispose()
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--create-tables"]:
+    asyncio.run(_create_tables())
