@@ -10,6 +10,8 @@ from functools import lru_cache
 
 from django.conf import settings
 
+from chat_app.sanitization import control_characters_remove
+
 # Before the import: litellm otherwise fetches its price map over the network at import time.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 import litellm
@@ -59,6 +61,8 @@ def chat_complete(*, messages: list[dict[str, str]]) -> Completion:
     except Exception as exc:
         logger.warning("model call failed: %s", type(exc).__name__)
         raise ModelUnavailable(type(exc).__name__) from exc
+    if isinstance(content, str):
+        content = control_characters_remove(content)  # untrusted text: no NUL or lone surrogate reaches the database
     if not isinstance(content, str) or not content.strip():
         logger.warning("model answered with no text")
         raise ModelUnavailable("empty reply")
@@ -87,6 +91,7 @@ def chat_stream(*, messages: list[dict[str, str]]) -> Iterator[str]:
     try:
         for chunk in stream:
             piece = chunk.choices[0].delta.content if chunk.choices else None
+            piece = control_characters_remove(piece) if isinstance(piece, str) else None
             if piece and room > 0:
                 yield piece[:room]
                 room -= len(piece)

@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
 from chat_app.api import ChatViewSet
@@ -21,7 +21,7 @@ api_v1 = [
     re_path(r"^staff/token/?$", StaffTokenView.as_view(), name="staff-token"),
     re_path(r"^staff/token/refresh/?$", StaffTokenRefreshView.as_view(), name="staff-token-refresh"),
     re_path(r"^schema/?$", SpectacularAPIView.as_view(), name="schema"),
-    re_path(r"^docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    re_path(r"^docs/?$", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
     *router.urls,
 ]
 
