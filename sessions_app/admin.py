@@ -1,8 +1,14 @@
 """Staff console for visitor sessions: read the conversation, end or erase the session."""
 
+from dataclasses import dataclass
+
 from django.contrib import admin, messages
+from django.contrib.admin.utils import quote, unquote
+from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
 
 from chat_app.models import ChatMessage
@@ -43,38 +49,96 @@ class FlaggedFilter(admin.SimpleListFilter):
         return queryset
 
 
-class ChatMessageInline(admin.TabularInline):
-    model = ChatMessage
-    fields = ["created_at", "kind", "content", "flagged", "fallback", "model", "latency_ms"]
-    readonly_fields = fields
-    ordering = ["id"]
-    extra = 0
-    max_num = 0
-    can_delete = False
-    show_change_link = True
+@dataclass(frozen=True)
+class Conversation:
+    messages: list[ChatMessage]
+    flagged_count: int
+
+
+def conversation_for_session(session: ChatSession) -> Conversation:
+    """The session's messages in order; one query."""
+    conversation = list(ChatMessage.objects.filter(session=session).order_by("id"))
+    return Conversation(messages=conversation, flagged_count=sum(message.flagged for message in conversation))
+
+
+LIFETIME_FIELDS = ["created_at", "last_activity_at", "expires_at", "user_message_count", "is_active", "ended_at",
+                   "end_reason"]  # fmt: skip
 
 
 @admin.register(ChatSession)
 class ChatSessionAdmin(admin.ModelAdmin):
     list_display = ["short_id", "email", "ip_address", "created_at", "last_activity_at", "user_message_count",
-                    "is_active", "is_expired"]  # fmt: skip
+                    "has_flagged", "is_active", "is_expired"]  # fmt: skip
     list_filter = ["is_active", ExpiredFilter, FlaggedFilter]
     search_fields = ["=id", "email", "ip_address"]
+    search_help_text = "An email address, an IP address or a session id. Pick a day with the dates above."
     ordering = ["-created_at"]
     list_per_page = 50
     show_full_result_count = False
     date_hierarchy = "created_at"
     readonly_fields = [field.name for field in ChatSession._meta.fields]
-    inlines = [ChatMessageInline]
+    fieldsets = [
+        (None, {"fields": ["email", "ip_address", "id"]}),
+        ("Lifetime", {"fields": LIFETIME_FIELDS}),
+        ("Keyed hashes", {"fields": ["email_hash", "browser_hash"], "classes": ["collapse"]}),
+    ]
     actions = ["end_sessions"]
+
+    class Media:
+        css = {"all": ["sessions_app/console.css"]}
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        flagged = Exists(ChatMessage.objects.filter(session=OuterRef("pk"), flagged=True))
+        return super().get_queryset(request).annotate(has_flagged_messages=flagged)
 
     @admin.display(description="session")
     def short_id(self, session: ChatSession) -> str:
         return session.pk[:12]
 
+    @admin.display(boolean=True, description="flagged")
+    def has_flagged(self, session: ChatSession) -> bool:
+        return session.has_flagged_messages
+
     @admin.display(boolean=True, description="expired")
     def is_expired(self, session: ChatSession) -> bool:
         return session.is_expired
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        # Staff act on sessions (end, erase) but never edit one: a single session is only viewed.
+        return obj is None and super().has_change_permission(request)
+
+    def render_change_form(self, request: HttpRequest, context: dict, *args, obj=None, **kwargs):
+        if obj is not None:
+            context["conversation"] = conversation_for_session(obj)
+            context["can_end_session"] = obj.is_active and self.has_change_permission(request)
+        return super().render_change_form(request, context, *args, obj=obj, **kwargs)
+
+    def get_urls(self):
+        end = self.admin_site.admin_view(self.end_view)
+        return [path("<path:object_id>/end/", end, name="sessions_app_chatsession_end"), *super().get_urls()]
+
+    def end_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Ask, then end one session; its token is refused from the visitor's next request on."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        session = self.get_object(request, unquote(object_id))
+        if session is None:
+            raise Http404
+        change_url = reverse("admin:sessions_app_chatsession_change", args=[quote(session.pk)])
+        if request.method == "POST":
+            if session.is_active:
+                chat_session_end(session=session, reason=ChatSession.EndReason.STAFF)
+                self.message_user(request, f"Ended {session}; the visitor is offered a new chat.", messages.SUCCESS)
+            return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "object": session,
+            "title": "End this chat session?",
+            "change_url": change_url,
+            "media": self.media,
+        }
+        return TemplateResponse(request, "admin/sessions_app/chatsession/end_confirmation.html", context)
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
         """Also find sessions by an exact address through its keyed hash (uses the index)."""

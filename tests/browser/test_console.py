@@ -1,0 +1,90 @@
+"""Staff in a real browser: find a visitor's session in the admin, read it, end it; the widget notices."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from sessions_app.models import ChatSession
+from sessions_app.services import chat_session_start
+from tests.browser.conftest import Widget, open_page
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+STAFF_PASSWORD = "a-strong-staff-password-1"
+XSS = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture
+def staff_member(django_user_model):
+    return django_user_model.objects.create_superuser(username="staff", password=STAFF_PASSWORD)
+
+
+def test_staff_reads_and_ends_a_session_and_the_widget_offers_a_new_one(
+    chat_server, browser, visitor_page, staff_member, shots
+):
+    page, watch = visitor_page
+    page.goto(chat_server.url + "/")
+    widget = Widget(page)
+    widget.start("alice@example.com")
+    widget.send("Where is my parcel?\nIt was due on Monday.")
+    widget.wait_for_reply(1, "Stub reply to: Where is my parcel?\nIt was due on Monday.")
+    widget.send(XSS)
+    widget.wait_for_reply(2, re.compile("safety|rephrase"))
+    widget.send("Thanks, and 3 < 5 & 4 > 2")
+    widget.wait_for_reply(3, "Stub reply to: Thanks, and 3 < 5 & 4 > 2")
+    session = ChatSession.objects.get(email="alice@example.com")
+    for other in ("bob@example.com", "carol@example.com"):
+        chat_session_start(email=other, user_agent="Mozilla/5.0 (X11; Linux x86_64)", ip_address="198.51.100.9")
+
+    staff, staff_watch = open_page(browser)
+    staff.goto(chat_server.url + "/admin/")
+    staff.get_by_label("Username").fill("staff")
+    staff.get_by_label("Password").fill(STAFF_PASSWORD)
+    staff.get_by_role("button", name="Log in").click()
+    staff.get_by_role("link", name="Chat sessions").first.click()
+    expect(staff.locator("#result_list tbody tr")).to_have_count(3)
+    staff.locator("#searchbar").fill("alice@example.com")
+    staff.locator("#searchbar").press("Enter")
+    rows = staff.locator("#result_list tbody tr")
+    expect(rows).to_have_count(1)
+    shots.take(staff, "staff-finds-the-session")
+
+    rows.first.get_by_role("link", name=session.pk[:12]).click()
+    turns = staff.locator(".conversation-log .turn")
+    expect(turns).to_have_count(6)
+    expect(turns.locator(".turn-text")).to_have_text([
+        "Where is my parcel?\nIt was due on Monday.",
+        "Stub reply to: Where is my parcel?\nIt was due on Monday.",
+        "(no text left once HTML markup was removed)",  # stored as plain text; the flag says why
+        re.compile("safety|rephrase"),
+        "Thanks, and 3 < 5 & 4 > 2",
+        "Stub reply to: Thanks, and 3 < 5 & 4 > 2",
+    ])  # fmt: skip
+    expect(turns.nth(2)).to_have_class(re.compile("turn-flagged"))
+    expect(turns.nth(2).locator(".badge-flagged")).to_have_text("Flagged")
+    expect(staff.locator(".conversation-summary")).to_contain_text("1 flagged")
+    shots.take(staff, "staff-reads-the-conversation", docs_name="admin-conversation.png", full_page=True)
+
+    staff.get_by_role("link", name="End session").click()
+    shots.take(staff, "staff-confirms")
+    staff.get_by_role("button", name="Yes, end the session").click()
+    expect(staff.locator(".messagelist")).to_contain_text("Ended")
+    expect(staff.get_by_role("link", name="End session")).to_have_count(0)
+    shots.take(staff, "staff-ended-the-session")
+    session.refresh_from_db()
+    assert (session.is_active, session.end_reason) == (False, ChatSession.EndReason.STAFF)
+
+    widget.send("Are you still there?")
+    expect(widget.status).to_contain_text("This chat has ended")
+    expect(widget.message_box).to_be_hidden()
+    shots.take(page, "visitor-is-offered-a-new-chat")
+    page.get_by_role("button", name="Start a new chat").click()
+    widget.start("alice@example.com")
+    expect(widget.message_box).to_have_value("Are you still there?")  # the unsent text was kept
+    widget.send("Are you still there?")
+    widget.wait_for_reply(1, "Stub reply to: Are you still there?")
+    assert ChatSession.objects.filter(email="alice@example.com", is_active=True).count() == 1
+    assert watch.dialogs == staff_watch.dialogs == []
+    assert watch.errors == staff_watch.errors == []
+    staff.context.close()
