@@ -95,6 +95,8 @@ def chat_stream(*, messages: list[dict[str, str]]) -> Iterator[str]:
             if piece and room > 0:
                 yield piece[:room]
                 room -= len(piece)
+            if room <= 0:
+                break  # capped: stop reading, and closing the stream stops the model writing
     except Exception as exc:  # a stream broken mid-way
         logger.warning("model stream broke: %s", type(exc).__name__)
         raise ModelUnavailable(type(exc).__name__) from exc

@@ -51,11 +51,22 @@ def is_dangerous(text: str) -> bool:
     return _DANGEROUS.search(text) is not None
 
 
-def html_strip(text: str) -> str:
-    """All markup removed, everything else kept exactly as typed (plain text, not HTML).
+def html_strip_once(text: str) -> str:
+    """One pass of nh3: markup removed, everything else kept exactly as typed.
 
     nh3 returns HTML, so '&' is escaped first and the result unescaped: '3 < 5 & a' stays as is
     and a literal '&lt;' typed by the visitor is not turned into '<'.
     """
-    cleaned = nh3.clean(text.replace("&", "&amp;"), tags=set(), attributes={}, strip_comments=True)
-    return html.unescape(cleaned)
+    return html.unescape(nh3.clean(text.replace("&", "&amp;"), tags=set(), attributes={}, strip_comments=True))
+
+
+def html_strip(text: str) -> str:
+    """All markup removed, everything else kept exactly as typed (plain text, not HTML).
+
+    Passes repeat until nothing changes: what one pass leaves as text can be markup again (the
+    content of `<iframe><b>x</b></iframe>`, or `<<b>script>`). A changing pass always removes
+    something, so the loop ends.
+    """
+    while (cleaned := html_strip_once(text)) != text:
+        text = cleaned
+    return cleaned

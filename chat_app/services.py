@@ -14,7 +14,7 @@ from rest_framework.exceptions import APIException, AuthenticationFailed
 
 from chat_app import llm
 from chat_app.models import ChatMessage
-from chat_app.sanitization import control_characters_remove, html_strip, is_dangerous
+from chat_app.sanitization import control_characters_remove, html_strip, html_strip_once, is_dangerous
 from chat_app.selectors import context_for_message, reply_of, turn_for_idempotency_key
 from chatapi.db import connection_release
 from chatapi.exceptions import LimitExceeded
@@ -59,8 +59,9 @@ def visitor_text_prepare(raw: str) -> VisitorText:
     The stripped text is checked too: removing pieces can join a pattern (`<<b>script>`).
     """
     visible = control_characters_remove(raw)
-    text = html_strip(visible).strip()
-    flagged = settings.INPUT_PATTERN_POLICY != "off" and any(map(is_dangerous, (raw, visible, text)))
+    once = html_strip_once(visible)
+    text = html_strip(once).strip()
+    flagged = settings.INPUT_PATTERN_POLICY != "off" and any(map(is_dangerous, (raw, visible, once, text)))
     return VisitorText(text=text, flagged=flagged)
 
 

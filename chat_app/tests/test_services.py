@@ -45,7 +45,7 @@ def test_visitor_text_prepare_flags_pattern_joined_by_stripping():
     prepared = visitor_text_prepare("<<b>script>alert(1)<</b>/script>")
 
     assert prepared.flagged is True
-    assert "<script>" in prepared.text
+    assert "<script>" not in prepared.text  # flagged on the re-formed tag, which a later pass removes
 
 
 def test_visitor_text_prepare_off_policy_flags_nothing(settings):

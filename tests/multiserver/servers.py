@@ -114,7 +114,7 @@ class TcpProxy:
     def cut(self) -> None:
         listener, self._listener = self._listener, None
         if listener is not None:
-            listener.close()
+            _close(listener)  # shutdown() wakes the thread blocked in accept(); close() alone would not
         with self._lock:
             pipes, self._pipes = self._pipes, set()
         for pipe in pipes:
@@ -130,6 +130,9 @@ class TcpProxy:
                 client, _ = listener.accept()
             except OSError:
                 return  # cut
+            if self._listener is not listener:  # accepted just as it was cut
+                _close(client)
+                return
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
             except OSError:
