@@ -143,3 +143,23 @@ def test_widget_embeds_on_another_site_on_a_phone(chat_server, browser, shots, s
     shots.take(page, "embedded-on-a-phone")
     assert watch.errors == []
     page.context.close()
+
+
+def test_widget_end_chat_logs_out_and_forgets_the_token(chat_server, visitor_page, shots):
+    page, watch = visitor_page
+    page.goto(chat_server.url + "/")
+    widget = Widget(page)
+    widget.start("visitor@example.com")
+    widget.send("Bye soon")
+    widget.wait_for_reply(1, "Stub reply to: Bye soon")
+
+    page.get_by_role("button", name="End chat").click()
+
+    expect(widget.status).to_contain_text("You ended this chat.")
+    expect(page.get_by_role("button", name="Start a new chat")).to_be_visible()
+    shots.take(page, "ended-by-the-visitor")
+    assert page.evaluate("Object.keys(sessionStorage)") == []
+    page.reload()
+    expect(page.get_by_label("Email address")).to_be_visible()
+    expect(widget.visitor_messages).to_have_count(0)
+    assert watch.errors == []
