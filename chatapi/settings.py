@@ -31,7 +31,7 @@ SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
     if not DEBUG:
         refuse_to_start("SECRET_KEY is not set and DEBUG is off; set SECRET_KEY in the environment or .env")
-    SECRET_KEY = "django-insecure-debug-only-key"  # noqa: S105 - DEBUG only, refused otherwise
+    SECRET_KEY = "django-insecure-debug-only-key"  # noqa: S105 - DEBUG only, refused otherwise  # nosec B105
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
 
@@ -293,8 +293,17 @@ DISCORD_BOT_TOKEN = env.str("DISCORD_BOT_TOKEN", default="")
 DISCORD_CHANNEL_ID = env.int("DISCORD_CHANNEL_ID", default=0)
 DISCORD_NOTIFY_MESSAGES = env.bool("DISCORD_NOTIFY_MESSAGES", default=True)
 DISCORD_API_BASE = env.str("DISCORD_API_BASE", default="https://discord.com/api/v10")
+DISCORD_MAX_ATTEMPTS = env.int("DISCORD_MAX_ATTEMPTS", default=8)
+DISCORD_RETRY_BASE_SECONDS = env.float("DISCORD_RETRY_BASE_SECONDS", default=5.0)
+DISCORD_RETRY_MAX_SECONDS = env.float("DISCORD_RETRY_MAX_SECONDS", default=600.0)
+DISCORD_ATTEMPT_TIMEOUT = env.float("DISCORD_ATTEMPT_TIMEOUT", default=45.0)
+DISCORD_LEASE_SECONDS = env.int("DISCORD_LEASE_SECONDS", default=120)
 if DISCORD_ENABLED and not (DISCORD_BOT_TOKEN and DISCORD_CHANNEL_ID):
     refuse_to_start("DISCORD_ENABLED is on but DISCORD_BOT_TOKEN or DISCORD_CHANNEL_ID is missing")
+if DISCORD_MAX_ATTEMPTS < 1:
+    refuse_to_start("DISCORD_MAX_ATTEMPTS must be at least 1")
+if DISCORD_LEASE_SECONDS < 2 * DISCORD_ATTEMPT_TIMEOUT:
+    refuse_to_start("DISCORD_LEASE_SECONDS must be at least twice DISCORD_ATTEMPT_TIMEOUT")
 
 # --- Logging: JSON lines in production, readable text in debug; every line has the request id
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
