@@ -2,12 +2,12 @@
 
 import logging
 
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import DatabaseError, DataError, InterfaceError, OperationalError
 from django.http import HttpRequest, JsonResponse
 from django.views.defaults import page_not_found, permission_denied, server_error
 from django_ratelimit.exceptions import Ratelimited
 from rest_framework import status
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, ParseError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
@@ -17,6 +17,7 @@ SERVER_ERROR = "Internal server error."
 SERVICE_UNAVAILABLE = "Service temporarily unavailable; please retry shortly."
 NOT_FOUND = "Not found."
 RATE_LIMITED = "Too many requests; please slow down."
+VALUE_OUT_OF_RANGE = "A value in the request is out of range or holds characters that cannot be stored."
 
 
 class LimitExceeded(APIException):
@@ -40,6 +41,11 @@ class ServiceUnavailable(APIException):
 def api_exception_handler(exc: Exception, context: dict) -> Response:
     if isinstance(exc, Ratelimited):  # a PermissionDenied subclass: not a 403
         exc = LimitExceeded(wait=getattr(exc, "wait", 60))
+    elif isinstance(exc, DataError):
+        # The database refused a value the client sent (a NUL in an id, a time zone offset past what
+        # PostgreSQL holds): bad input, not a server fault.
+        logger.warning("request value refused by the database: %s", type(exc).__name__)
+        exc = ParseError(VALUE_OUT_OF_RANGE)
     elif isinstance(exc, (OperationalError, InterfaceError)):
         logger.error("database unavailable: %s", type(exc).__name__)
         exc = ServiceUnavailable()

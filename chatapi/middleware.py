@@ -46,7 +46,7 @@ def client_ip_from(meta: dict, num_proxies: int) -> str:
 
     Entries to the left of that one are the client's own words and cannot be trusted.
     """
-    remote = meta.get("REMOTE_ADDR") or "0.0.0.0"  # noqa: S104 - a placeholder, never bound
+    remote = meta.get("REMOTE_ADDR") or "0.0.0.0"  # noqa: S104 - a placeholder, never bound  # nosec B104
     if num_proxies <= 0:
         return remote
     forwarded = [part.strip() for part in meta.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]

@@ -54,7 +54,7 @@ def _errors_of(path: str, operation: dict) -> dict[str, dict]:
     names = {parameter["name"] for parameter in operation.get("parameters", [])}
     secured = any(requirement for requirement in operation.get("security", []))
     errors: dict[str, dict] = {}
-    if "requestBody" in operation or parameters & {"query", "header"}:
+    if "requestBody" in operation or parameters & {"query", "header", "path"}:
         errors["400"] = _error(
             "Malformed or invalid input.", {"anyOf": [_ERROR, {"$ref": "#/components/schemas/FieldErrors"}]}
         )

@@ -51,7 +51,7 @@ class VisitorSessionViewSet(viewsets.ViewSet):
         )
         body = {
             "access_token": started.access_token,
-            "token_type": "Bearer",
+            "token_type": "Bearer",  # the scheme name, not a secret  # nosec B105
             "expires_in": started.expires_in,
             "session_id": started.session.pk,
         }

@@ -16,7 +16,7 @@ from sessions_app.selectors import chat_session_live_get
 from sessions_app.tokens import VISITOR_TOKEN_TYPE
 
 SESSION_ENDED = "This chat session has ended or expired; start a new one."
-NOT_A_VISITOR_TOKEN = "This endpoint needs a visitor session token."  # noqa: S105 - a message
+NOT_A_VISITOR_TOKEN = "This endpoint needs a visitor session token."  # noqa: S105 - a message  # nosec B105
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from rest_framework_simplejwt.tokens import Token
 
 from sessions_app.models import ChatSession
 
-VISITOR_TOKEN_TYPE = "visitor"  # noqa: S105 - a claim value, not a secret
+VISITOR_TOKEN_TYPE = "visitor"  # noqa: S105 - a claim value, not a secret  # nosec B105
 
 
 class SessionToken(Token):

@@ -142,3 +142,15 @@ def test_session_cap_is_429_json_with_seconds_until_expiry(visitor_client, visit
     until_expiry = (visitor.session.expires_at - timezone.now()).total_seconds()
     assert abs(int(response["Retry-After"]) - until_expiry) <= 5
     assert fake_model.calls == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/v1/staff/sessions/%00", "/api/v1/staff/sessions/%00/messages",
+     "/api/v1/staff/sessions?created_after=0275-08-14T13:21:18-21:44", "/api/v1/staff/sessions?email=%00"],
+)  # fmt: skip
+def test_values_the_database_cannot_hold_are_4xx_json_not_500(staff_client, path):
+    response = staff_client.get(path)
+
+    assert 400 <= response.status_code < 500  # PostgreSQL refuses NUL and offsets past 15:59 (DataError)
+    assert set(response.json()) == {"detail"} or response.status_code == 400
