@@ -19,7 +19,7 @@ import os
 import signal
 import socket
 import statistics
-import subprocess
+import subprocess  # starts our own worker and Discord double, fixed argv  # nosec B404
 import sys
 import tempfile
 import threading
@@ -72,7 +72,7 @@ def worker_start(double, url: str) -> subprocess.Popen:
         "LOG_LEVEL": "WARNING",
     }
     command = [sys.executable, "manage.py", "notifications_worker", "--poll-interval", "0.2"]
-    return subprocess.Popen(  # noqa: S603 - our own interpreter and manage.py
+    return subprocess.Popen(  # noqa: S603 - our own interpreter and manage.py  # nosec B603
         command, cwd=PROJECT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
 
@@ -253,11 +253,11 @@ def double_start():  # pragma: no cover - run by hand, see the module docstring
 
     api_port, control_port = free_port(), free_port()
     command = [sys.executable, "-m", "testing.discord_server", "--port", str(api_port), "--control-port"]
-    process = subprocess.Popen([*command, str(control_port)], cwd=PROJECT, stdout=subprocess.DEVNULL)  # noqa: S603
+    process = subprocess.Popen([*command, str(control_port)], cwd=PROJECT, stdout=subprocess.DEVNULL)  # noqa: S603  # nosec B603
     double = RemoteDouble(
         api_port=api_port,
         control_port=control_port,
-        token="test-bot-token",  # noqa: S106 - the double's own
+        token="test-bot-token",  # noqa: S106 - the double's own  # nosec B106
         channel_id=1100000000000000001,
     )
     deadline = time.monotonic() + 20

@@ -122,7 +122,7 @@ def delivery_done(*, delivery: Delivery, worker_id: str) -> Delivery:
 def retry_delay(*, attempts: int, policy: DeliveryPolicy, retry_after: float | None = None) -> float:
     """Exponential backoff with jitter (half fixed, half random), never sooner than Discord asked."""
     ceiling = min(policy.retry_max_seconds, policy.retry_base_seconds * 2 ** max(0, attempts - 1))
-    delay = ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not security
+    delay = ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not security  # nosec B311
     return max(delay, retry_after or 0.0)
 
 
