@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +67,15 @@ class DbWatch:
         self.conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         self.conn.execute(f'CREATE DATABASE "{name}"')
 
+    def replies_between(self, dbname: str, table: str, start: float, end: float) -> int:
+        """Model replies stored (not fallbacks) with created_at in [start, end), Unix seconds."""
+        query = (
+            f"SELECT count(*) FROM {table} WHERE kind = 'assistant' AND NOT fallback "  # noqa: S608 - our table
+            "AND created_at >= to_timestamp(%s) AND created_at < to_timestamp(%s)"
+        )
+        with psycopg.connect(f"{PG}/{dbname}", autocommit=True) as conn:
+            return conn.execute(query, (start, end)).fetchone()[0]
+
     def connections(self, dbname: str) -> int:
         query = "SELECT count(*) FROM pg_stat_activity WHERE datname = %s"
         return self.conn.execute(query, (dbname,)).fetchone()[0]
@@ -115,7 +125,9 @@ class Measured:
         return self.load | {"cpu_ms": self.cpu_ms, "peak_db": self.peak_db}
 
 
-def measured_load(pids: list[int], watch: DbWatch, dbname: str, warmup: int, **load) -> Measured:
+def measured_load(
+    pids: list[int], watch: DbWatch, dbname: str, warmup: int, replies_table: str = "", **load
+) -> Measured:
     """wrk for a warm-up (not counted), then the measured run, with CPU and DB connections watched.
 
     The connection peak spans the warm-up too: that is when threads first open connections.
@@ -124,7 +136,12 @@ def measured_load(pids: list[int], watch: DbWatch, dbname: str, warmup: int, **l
     peak.start()
     if warmup:
         wrk(**{**load, "seconds": warmup})
-    cpu_before = cpu_seconds(pids)
+    cpu_before, started = cpu_seconds(pids), time.time()
     figures = wrk(**load)
     cpu = cpu_seconds(pids) - cpu_before
+    if replies_table and load["seconds"] >= 20:
+        # Steady state: replies stored in the middle of the run, away from both edges, where
+        # requests still in flight when wrk stops go uncounted.
+        start, end = started + 5, started + load["seconds"] - 5
+        figures["steady_rps"] = watch.replies_between(dbname, replies_table, start, end) / (end - start)
     return Measured(figures, 1000 * cpu / max(1, figures["requests"]), peak.stop())
