@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
@@ -12,6 +13,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 
 from chat_app.models import ChatMessage
+from notifications_app.models import Delivery, DiscordThread
 from sessions_app.hashing import email_hash
 from sessions_app.models import ChatSession
 from sessions_app.services import chat_session_delete, chat_session_end
@@ -49,16 +51,56 @@ class FlaggedFilter(admin.SimpleListFilter):
         return queryset
 
 
+DELIVERY_LABELS = {
+    Delivery.Status.PENDING: "queued",
+    Delivery.Status.IN_PROGRESS: "sending",
+    Delivery.Status.DONE: "delivered",
+    Delivery.Status.FAILED: "failed",
+}
+
+
+@dataclass(frozen=True)
+class DeliveryState:
+    status: str
+    label: str
+    attempts: int
+    last_error: str
+
+
 @dataclass(frozen=True)
 class Conversation:
     messages: list[ChatMessage]
     flagged_count: int
+    discord_enabled: bool
+    opening: DeliveryState | None
+    thread: DiscordThread | None
+
+
+def delivery_state(delivery: Delivery) -> DeliveryState:
+    return DeliveryState(delivery.status, DELIVERY_LABELS[delivery.status], delivery.attempts, delivery.last_error)
 
 
 def conversation_for_session(session: ChatSession) -> Conversation:
-    """The session's messages in order; one query."""
+    """The session's messages in order, each with its Discord delivery state; three queries."""
     conversation = list(ChatMessage.objects.filter(session=session).order_by("id"))
-    return Conversation(messages=conversation, flagged_count=sum(message.flagged for message in conversation))
+    kinds = [Delivery.Kind.SESSION_OPENED, Delivery.Kind.MESSAGE_POSTED]
+    deliveries = Delivery.objects.filter(session=session, kind__in=kinds).order_by("id")
+    per_message: dict[int, DeliveryState] = {}
+    opening = None
+    for delivery in deliveries:  # the latest wins, so a retried delivery shows its newest state
+        if delivery.message_id is None:
+            opening = delivery_state(delivery)
+        else:
+            per_message[delivery.message_id] = delivery_state(delivery)
+    for message in conversation:
+        message.delivery = per_message.get(message.pk)
+    return Conversation(
+        messages=conversation,
+        flagged_count=sum(message.flagged for message in conversation),
+        discord_enabled=settings.DISCORD_ENABLED,
+        opening=opening,
+        thread=DiscordThread.objects.filter(session=session).first(),
+    )
 
 
 LIFETIME_FIELDS = ["created_at", "last_activity_at", "expires_at", "user_message_count", "is_active", "ended_at",

@@ -10,6 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from notifications_app.models import Delivery, DiscordThread
 from sessions_app.hashing import email_hash
 from sessions_app.models import ChatSession
 from sessions_app.tests.factories import BROWSER_UA, exchange_make, session_make
@@ -47,6 +48,7 @@ def test_console_session_page_shows_the_conversation_in_order_with_flags(staff):
     assert positions == sorted(positions)
     assert html.count('class="turn turn-user turn-flagged"') == 1
     assert "1 flagged" in html
+    assert "Discord notifications are off." in html
 
 
 def test_console_session_page_is_view_only_and_offers_end(staff):
@@ -66,13 +68,35 @@ def test_console_session_page_shows_markup_free_message_placeholder(staff):
     assert b"(no text left once HTML markup was removed)" in staff.get(page_of(session)).content
 
 
+def test_console_session_page_shows_discord_delivery_states(staff, settings):
+    settings.DISCORD_ENABLED = False  # rows from when it was on still show
+    session = session_make().session
+    delivered, failed = exchange_make(session=session)
+    Delivery.objects.create(kind=Delivery.Kind.SESSION_OPENED, session=session, status=Delivery.Status.PENDING)
+    Delivery.objects.create(kind=Delivery.Kind.MESSAGE_POSTED, session=session, message=delivered,
+                            status=Delivery.Status.DONE)  # fmt: skip
+    Delivery.objects.create(kind=Delivery.Kind.MESSAGE_POSTED, session=session, message=failed,
+                            status=Delivery.Status.FAILED, attempts=3, last_error="HTTP 503")  # fmt: skip
+
+    html = staff.get(page_of(session)).content.decode()
+
+    assert "Discord thread: <span" in html and ">queued</span>" in html
+    assert "Discord: delivered" in html
+    assert "Discord: failed after 3 attempts" in html
+    assert 'title="HTTP 503"' in html
+
+    DiscordThread.objects.create(session=session, thread_id=42, channel_id=7, opening_message_id=42)
+    assert b"Discord thread 42." in staff.get(page_of(session)).content
+
+
 def test_console_session_page_queries_do_not_grow_with_the_conversation(staff):
     session = session_make().session
     exchange_make(session=session)
     with CaptureQueriesContext(connection) as few:
         staff.get(page_of(session))
     for n in range(20):
-        exchange_make(session=session, text=f"Question {n}", reply=f"Answer {n}")
+        message, _ = exchange_make(session=session, text=f"Question {n}", reply=f"Answer {n}")
+        Delivery.objects.create(kind=Delivery.Kind.MESSAGE_POSTED, session=session, message=message)
 
     with CaptureQueriesContext(connection) as many:
         response = staff.get(page_of(session))

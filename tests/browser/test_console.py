@@ -3,8 +3,10 @@
 import re
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
+from notifications_app.models import Delivery, DiscordThread
 from sessions_app.models import ChatSession
 from sessions_app.services import chat_session_start
 from tests.browser.conftest import Widget, open_page
@@ -20,9 +22,19 @@ def staff_member(django_user_model):
     return django_user_model.objects.create_superuser(username="staff", password=STAFF_PASSWORD)
 
 
+def worker_delivers_all_but_the_last(session: ChatSession) -> None:
+    """Stand in for the Discord worker: open the thread and deliver every queued post but the newest."""
+    DiscordThread.objects.create(session=session, thread_id=1300000000000000001, channel_id=1200000000000000001,
+                                 opening_message_id=1300000000000000001)  # fmt: skip
+    queued = Delivery.objects.filter(session=session).order_by("id")
+    newest = queued.last()
+    queued.exclude(pk=newest.pk).update(status=Delivery.Status.DONE, delivered_at=timezone.now())
+
+
 def test_staff_reads_and_ends_a_session_and_the_widget_offers_a_new_one(
-    chat_server, browser, visitor_page, staff_member, shots
+    chat_server, browser, visitor_page, staff_member, shots, settings
 ):
+    settings.DISCORD_ENABLED = True  # deliveries are queued; no worker runs, the test stands in for it
     page, watch = visitor_page
     page.goto(chat_server.url + "/")
     widget = Widget(page)
@@ -36,6 +48,7 @@ def test_staff_reads_and_ends_a_session_and_the_widget_offers_a_new_one(
     session = ChatSession.objects.get(email="alice@example.com")
     for other in ("bob@example.com", "carol@example.com"):
         chat_session_start(email=other, user_agent="Mozilla/5.0 (X11; Linux x86_64)", ip_address="198.51.100.9")
+    worker_delivers_all_but_the_last(session)
 
     staff, staff_watch = open_page(browser)
     staff.goto(chat_server.url + "/admin/")
@@ -64,6 +77,9 @@ def test_staff_reads_and_ends_a_session_and_the_widget_offers_a_new_one(
     expect(turns.nth(2)).to_have_class(re.compile("turn-flagged"))
     expect(turns.nth(2).locator(".badge-flagged")).to_have_text("Flagged")
     expect(staff.locator(".conversation-summary")).to_contain_text("1 flagged")
+    expect(staff.locator(".conversation-summary")).to_contain_text("Discord thread 1300000000000000001")
+    expect(turns.nth(0).locator(".badge-delivery-done")).to_have_text("Discord: delivered")
+    expect(turns.nth(5).locator(".badge-delivery-pending")).to_have_text("Discord: queued")
     shots.take(staff, "staff-reads-the-conversation", docs_name="admin-conversation.png", full_page=True)
 
     staff.get_by_role("link", name="End session").click()
