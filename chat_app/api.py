@@ -121,6 +121,10 @@ class ChatViewSet(viewsets.GenericViewSet):
             return [IsVisitor()]
         return super().get_permissions()
 
+    def perform_content_negotiation(self, request: Request, force: bool = False):
+        # A stream client sends `Accept: text/event-stream`; its errors before the stream are still JSON.
+        return super().perform_content_negotiation(request, force=force or self.action == "stream")
+
     def chat_preflight(self, request: Request) -> tuple[str | None, ChatTurn | None]:
         """Rate limits, a replayed idempotent turn, then the session cap; shared by every send."""
         rate_limit_enforce(request, group="chat-ip", key=client_ip_key, rate=settings.CHAT_RATE_LIMIT)

@@ -133,3 +133,12 @@ def test_stream_client_leaving_cancels_model_and_stores_partial(live_server, mod
     while model_server.behaviour.aborted == 0:
         assert time.monotonic() < deadline, "the model stream was never closed"
         time.sleep(0.05)
+
+
+def test_stream_accepts_event_stream_clients_and_answers_their_errors_as_json(visitor_client, fake_model):
+    ok = visitor_client.post(STREAM, {"message": "hi"}, format="json", HTTP_ACCEPT="text/event-stream")
+    bad = visitor_client.post(STREAM, {"message": ""}, format="json", HTTP_ACCEPT="text/event-stream")
+
+    assert (ok.status_code, ok["Content-Type"]) == (200, "text/event-stream")
+    assert (bad.status_code, bad["Content-Type"]) == (400, "application/json")
+    assert "message" in bad.json()
