@@ -4,6 +4,8 @@ import logging
 import os
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as DeadlinePassed
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
@@ -22,6 +24,10 @@ litellm.drop_params = True  # a provider without `temperature` or `max_tokens` s
 litellm.disable_streaming_logging = True  # per-chunk logging costs 100+ ms of CPU per streamed reply
 
 logger = logging.getLogger(__name__)
+
+# The client's timeout bounds each socket read, not the call: a model trickling its answer a byte at a
+# time would hold the visitor for ever. Calls run here, and the visitor waits LLM_TIMEOUT at most.
+_model_calls = ThreadPoolExecutor(max_workers=512, thread_name_prefix="model-call")
 
 
 class ModelUnavailable(Exception):
@@ -56,7 +62,7 @@ def chat_complete(*, messages: list[dict[str, str]]) -> Completion:
     """Ask the configured model for one reply; raise ModelUnavailable on any failure."""
     started = time.perf_counter()
     try:
-        response = litellm.completion(**_completion_arguments(messages))
+        response = _completion_within_deadline(_completion_arguments(messages))
         content = response.choices[0].message.content
     except Exception as exc:
         logger.warning("model call failed: %s", type(exc).__name__)
@@ -75,6 +81,15 @@ def chat_complete(*, messages: list[dict[str, str]]) -> Completion:
         completion_tokens=getattr(usage, "completion_tokens", None),
         cost_usd=_cost_of(response),
     )
+
+
+def _completion_within_deadline(arguments: dict):
+    call = _model_calls.submit(litellm.completion, **arguments)
+    try:
+        return call.result(timeout=settings.LLM_TIMEOUT)
+    except DeadlinePassed:
+        call.cancel()  # a call still queued never starts; a running one ends with its socket
+        raise
 
 
 def chat_stream(*, messages: list[dict[str, str]]) -> Iterator[str]:

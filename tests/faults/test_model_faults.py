@@ -125,11 +125,6 @@ def test_model_stream_that_never_ends_is_cut_at_the_reply_cap(visitor_client, se
     assert len(ChatMessage.objects.get(kind="assistant").content) == 300
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="LLM_TIMEOUT bounds each socket read, not the whole call: a body trickled one byte at a "
-    "time holds /chat for as long as the model likes (SECURITY.md, open findings)",
-)
 def test_model_trickling_its_answer_is_bounded_by_the_timeout(visitor_client, settings):
     with raw_model(trickle, settings):
         response, _, seconds = timed_post(visitor_client, "/api/v1/chat")
