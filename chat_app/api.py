@@ -41,6 +41,15 @@ IDEMPOTENCY_KEY_INVALID = "Must be 1 to 128 visible ASCII characters."
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
 HISTORY_MAX = 200
 
+# One Server-Sent Event, as schemathesis and other OpenAPI tools read a text/event-stream body.
+SSE_EVENT = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"type": "string", "enum": ["delta", "done", "error"]},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+    },
+}
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
     OpenApiTypes.STR,
@@ -154,7 +163,7 @@ class ChatViewSet(viewsets.GenericViewSet):
 
     @extend_schema(
         request=ChatInput,
-        responses={(200, "text/event-stream"): OpenApiTypes.STR},
+        responses={(200, "text/event-stream"): SSE_EVENT},
         parameters=[IDEMPOTENCY_HEADER],
         description="The same checks as POST /chat, answered as JSON errors before the stream starts; then "
         '`event: delta` lines with `data: {"content"}`, and `event: done` with the stored ids '

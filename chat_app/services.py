@@ -237,8 +237,7 @@ def chat_turn_stream(*, message: ChatMessage) -> Iterator[StreamEvent]:
                 yield StreamEvent("delta", {"content": piece})
     except llm.ModelUnavailable:
         if not parts:
-            reply = chat_reply_store(message=message, content=FALLBACK_REPLY, fallback=True)
-            yield from chat_turn_events(ChatTurn(message, reply))
+            yield from _fallback_events(message)
             return
         reply = chat_reply_store(message=message, content="".join(parts), partial=True, model=settings.LLM_MODEL)
         yield StreamEvent("error", {"detail": STREAM_BROKEN, **_done_data(message, reply)})
@@ -247,5 +246,13 @@ def chat_turn_stream(*, message: ChatMessage) -> Iterator[StreamEvent]:
         chat_reply_store(message=message, content="".join(parts), partial=True, model=settings.LLM_MODEL)
         logger.info("stream closed by the client", extra={"message_id": message.pk})
         raise
+    if not "".join(parts).strip():  # an empty answer is no answer, as in chat_complete
+        yield from _fallback_events(message)
+        return
     reply = chat_reply_store(message=message, content="".join(parts), model=settings.LLM_MODEL)
     yield StreamEvent("done", _done_data(message, reply))
+
+
+def _fallback_events(message: ChatMessage) -> Iterator[StreamEvent]:
+    reply = chat_reply_store(message=message, content=FALLBACK_REPLY, fallback=True)
+    yield from chat_turn_events(ChatTurn(message, reply))

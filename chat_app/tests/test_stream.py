@@ -79,6 +79,16 @@ def test_stream_falls_back_when_model_fails_before_any_text(visitor_client, mode
     assert events[1][1]["fallback"] is True
 
 
+def test_stream_falls_back_when_model_streams_no_text(visitor_client, model_server):
+    model_server.behaviour.mode = "empty"
+
+    _, events = streamed(visitor_client, "Hello")
+
+    assert events[0] == ("delta", {"content": FALLBACK_REPLY})
+    assert events[1][1]["fallback"] is True
+    assert ChatMessage.objects.get(pk=events[1][1]["response_id"]).fallback is True
+
+
 def test_stream_reports_error_and_keeps_partial_reply_when_model_breaks_off(visitor_client, model_server):
     model_server.behaviour.mode = "broken"
     model_server.behaviour.reply = "one two three four five six seven eight"
