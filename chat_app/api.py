@@ -23,9 +23,9 @@ from chat_app.services import (
     StreamEvent,
     chat_message_accept,
     chat_session_cap_check,
+    chat_turn_answer,
     chat_turn_events,
     chat_turn_replay,
-    chat_turn_run,
     chat_turn_stream,
     visitor_text_prepare,
 )
@@ -134,23 +134,26 @@ class ChatViewSet(viewsets.GenericViewSet):
         # A stream client sends `Accept: text/event-stream`; its errors before the stream are still JSON.
         return super().perform_content_negotiation(request, force=force or self.action == "stream")
 
-    def chat_preflight(self, request: Request) -> tuple[str | None, ChatTurn | None]:
-        """Rate limits, a replayed idempotent turn, then the session cap; shared by every send."""
+    def chat_accept(self, request: Request) -> ChatTurn | ChatMessage:
+        """The contract's checks in order, then the visitor's message stored; shared by every send.
+
+        Rate limits, an idempotent replay (the earlier turn is returned), the session cap, validation.
+        """
         rate_limit_enforce(request, group="chat-ip", key=client_ip_key, rate=settings.CHAT_RATE_LIMIT)
         rate_limit_enforce(request, group="chat-session", key=visitor_session_key, rate=settings.CHAT_RATE_LIMIT)
         key = idempotency_key_from(request)
         replay = chat_turn_replay(session=request.auth, key=key) if key else None
-        if replay is None:
-            chat_session_cap_check(session=request.auth)
-        return key, replay
+        if replay is not None:
+            return replay
+        chat_session_cap_check(session=request.auth)
+        data = ChatInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        return chat_message_accept(session=request.auth, text=data.validated_data["message"], idempotency_key=key)
 
     @extend_schema(request=ChatInput, responses={200: ChatOutput}, parameters=[IDEMPOTENCY_HEADER])
     def create(self, request: Request) -> Response:
-        key, turn = self.chat_preflight(request)
-        if turn is None:
-            data = ChatInput(data=request.data)
-            data.is_valid(raise_exception=True)
-            turn = chat_turn_run(session=request.auth, text=data.validated_data["message"], idempotency_key=key)
+        accepted = self.chat_accept(request)
+        turn = accepted if isinstance(accepted, ChatTurn) else chat_turn_answer(message=accepted)
         return Response(ChatOutput(turn).data)
 
     @extend_schema(parameters=[HistoryInput], responses=HistoryOutput)
@@ -171,12 +174,8 @@ class ChatViewSet(viewsets.GenericViewSet):
     )
     @action(detail=False, methods=["post"])
     def stream(self, request: Request) -> StreamingHttpResponse:
-        key, turn = self.chat_preflight(request)
-        if turn is None:
-            data = ChatInput(data=request.data)
-            data.is_valid(raise_exception=True)
-            turn = chat_message_accept(session=request.auth, text=data.validated_data["message"], idempotency_key=key)
-        events = chat_turn_events(turn) if isinstance(turn, ChatTurn) else chat_turn_stream(message=turn)
+        accepted = self.chat_accept(request)
+        events = chat_turn_events(accepted) if isinstance(accepted, ChatTurn) else chat_turn_stream(message=accepted)
         response = StreamingHttpResponse(sse_encode(events), content_type="text/event-stream")
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"  # nginx and friends: pass each event on at once

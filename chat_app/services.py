@@ -161,14 +161,13 @@ def _is_refused(message: ChatMessage) -> bool:
 
 
 def chat_turn_run(*, session: ChatSession, text: VisitorText, idempotency_key: str | None = None) -> ChatTurn:
-    """Store the message, answer it (refusal, model or fallback), store the reply.
-
-    No transaction is open while the model is called.
-    """
+    """Store the message, answer it, store the reply. No transaction is open while the model is called."""
     accepted = chat_message_accept(session=session, text=text, idempotency_key=idempotency_key)
-    if isinstance(accepted, ChatTurn):
-        return accepted
-    message = accepted
+    return accepted if isinstance(accepted, ChatTurn) else chat_turn_answer(message=accepted)
+
+
+def chat_turn_answer(*, message: ChatMessage) -> ChatTurn:
+    """Answer a stored visitor message (refusal, model or fallback) and store the reply."""
     if _is_refused(message):
         return ChatTurn(message=message, reply=chat_reply_store(message=message, content=REFUSAL_REPLY))
     model_messages = chat_model_messages(message=message)
