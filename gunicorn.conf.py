@@ -73,9 +73,32 @@ logconfig_dict = {
 }
 
 
+# What litellm imports lazily on its first call and first stream (its tokenizer alone is ~40 MB):
+# imported in the master, it is shared by the workers instead of loaded by each.
+_LAZY_MODULES = (
+    "httpcore._sync.connection_pool",
+    "httpcore._sync.http11",
+    "h11",
+    "litellm.litellm_core_utils.default_encoding",
+    "litellm.litellm_core_utils.streaming_chunk_builder_utils",
+    "litellm.litellm_core_utils.logging_callback_manager",
+    "litellm._service_logger",
+)
+
+
 def when_ready(server) -> None:
     """Import the URLconf (and so litellm) in the master before the workers fork; see preload_app."""
     if server.cfg.preload_app:
+        import gc
+        import importlib
+
         from django.urls import resolve
 
         resolve("/health")
+        for name in _LAZY_MODULES:
+            try:
+                importlib.import_module(name)
+            except ImportError:  # a litellm release that moved it: only memory is lost
+                server.log.info("not preloaded: %s", name)
+        gc.collect()
+        gc.freeze()  # the collector no longer writes to, and so copies, the pages the workers share

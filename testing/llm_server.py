@@ -118,6 +118,7 @@ class StubModelServer:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, behaviour: Behaviour | None = None):
         self.behaviour = behaviour or Behaviour()
+        ThreadingHTTPServer.request_queue_size = 1024  # the default 5 stalls a benchmark's many connections
         self.httpd = ThreadingHTTPServer((host, port), _Handler)
         self.httpd.daemon_threads = True
         self.httpd.behaviour = self.behaviour
@@ -143,8 +144,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8001)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
     parser.add_argument("--chunks", type=int, default=20, help="chunks per streamed answer")
+    parser.add_argument("--chunk-delay", type=float, default=0.0, help="seconds between streamed chunks")
     args = parser.parse_args()
-    server = StubModelServer(args.host, args.port, Behaviour(latency=args.latency, chunks=args.chunks))
+    behaviour = Behaviour(latency=args.latency, chunks=args.chunks, chunk_delay=args.chunk_delay)
+    server = StubModelServer(args.host, args.port, behaviour)
     print(f"stub model server on {server.api_base}", flush=True)
     server.httpd.serve_forever()
 
