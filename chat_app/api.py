@@ -17,7 +17,7 @@ from rest_framework.response import Response
 
 from chat_app.models import ChatMessage
 from chat_app.sanitization import control_characters_remove
-from chat_app.selectors import history_for_session, reply_of
+from chat_app.selectors import history_for_session
 from chat_app.services import (
     ChatTurn,
     StreamEvent,
@@ -88,15 +88,11 @@ class HistoryInput(serializers.Serializer):
 
 
 class ExchangeOutput(serializers.Serializer):
-    id = serializers.IntegerField(source="pk")
-    message = serializers.CharField(source="content")
-    response = serializers.SerializerMethodField()
-    timestamp = serializers.DateTimeField(source="created_at")
+    id = serializers.IntegerField()
+    message = serializers.CharField()
+    response = serializers.CharField()
+    timestamp = serializers.DateTimeField()
     flagged = serializers.BooleanField()
-
-    def get_response(self, message: ChatMessage) -> str:
-        reply = reply_of(message)
-        return reply.content if reply is not None else ""
 
 
 class HistoryOutput(serializers.Serializer):

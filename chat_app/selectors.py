@@ -1,5 +1,8 @@
 """Reads of chat messages, always scoped to the session that owns them."""
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from django.core.exceptions import ObjectDoesNotExist
 
 from chat_app.models import ChatMessage
@@ -14,14 +17,31 @@ def reply_of(message: ChatMessage) -> ChatMessage | None:
         return None
 
 
-def history_for_session(*, session: ChatSession, limit: int) -> list[ChatMessage]:
-    """The newest `limit` visitor messages with their replies joined in, oldest first; one query."""
+@dataclass(frozen=True)
+class Exchange:
+    """A visitor message and the text of exactly its own reply ("" while there is none)."""
+
+    id: int
+    message: str
+    response: str
+    timestamp: datetime
+    flagged: bool
+
+
+def history_for_session(*, session: ChatSession, limit: int) -> list[Exchange]:
+    """The newest `limit` exchanges, oldest first; one query joining each message to its reply.
+
+    Plain rows, not model instances: building 100 instances per page was a quarter of its CPU.
+    """
     newest = (
         ChatMessage.objects.filter(session=session, kind=ChatMessage.Kind.USER)
-        .select_related("reply")
-        .order_by("-id")[:limit]
+        .order_by("-id")
+        .values_list("id", "content", "reply__content", "created_at", "flagged")[:limit]
     )
-    return list(reversed(newest))
+    return [
+        Exchange(id=pk, message=content, response=reply or "", timestamp=created_at, flagged=flagged)
+        for pk, content, reply, created_at, flagged in reversed(newest)
+    ]
 
 
 def context_for_message(*, message: ChatMessage, size: int) -> list[dict[str, str]]:
