@@ -96,7 +96,7 @@ class StaffSessionFilter(django_filters.FilterSet):
         return queryset.filter(expires_at__lte=now) if value else queryset.filter(expires_at__gt=now)
 
     def filter_flagged(self, queryset, name, value):
-        return queryset.filter(flagged_count__gt=0) if value else queryset.filter(flagged_count=0)
+        return queryset.filter(has_flagged=value)
 
 
 class StaffPagination(PageNumberPagination):
