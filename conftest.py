@@ -1,5 +1,9 @@
 """Fixtures shared by every app's tests: clients, visitors, staff, and the stub model server."""
 
+import time
+from types import SimpleNamespace
+
+import django_ratelimit.core
 import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
@@ -20,6 +24,15 @@ def _isolated(settings):
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _rate_limit_clock_pinned(monkeypatch):
+    """django-ratelimit's windows end at a per-key second of each period (a crc32 of the key), so a
+    test that counts requests could straddle a window's end once an hour and see its count restart.
+    Pin the clock it reads to the test's start: windows and Retry-After stay real, they just hold."""
+    started = time.time()
+    monkeypatch.setattr(django_ratelimit.core, "time", SimpleNamespace(time=lambda: started))
 
 
 @pytest.fixture
