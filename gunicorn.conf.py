@@ -2,6 +2,7 @@
 
 import logging
 import os
+import sys
 
 from chatapi.logformat import LOG_FORMATTERS
 
@@ -73,21 +74,41 @@ logconfig_dict = {
 }
 
 
-# What litellm imports lazily on its first call and first stream (its tokenizer alone is ~40 MB):
-# imported in the master, it is shared by the workers instead of loaded by each.
-_LAZY_MODULES = (
-    "httpcore._sync.connection_pool",
-    "httpcore._sync.http11",
-    "h11",
-    "litellm.litellm_core_utils.default_encoding",
-    "litellm.litellm_core_utils.streaming_chunk_builder_utils",
-    "litellm.litellm_core_utils.logging_callback_manager",
-    "litellm._service_logger",
-)
+def _modules_first_calls_import() -> list[str] | None:
+    """The modules the app imports on its first model call and first stream, learnt in a child.
+
+    The child makes the calls (mocked: chat_app.llm.client_warm_up) and reports what they imported;
+    the master stays single-threaded, as a process about to fork must. None when the child failed.
+    """
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report, then leave without running any of the master's exit handlers
+        status = 1
+        try:
+            os.close(read_end)
+            from chat_app.llm import client_warm_up
+
+            before = set(sys.modules)
+            client_warm_up()
+            with os.fdopen(write_end, "w") as report:
+                report.write("\n".join(sorted(set(sys.modules) - before)))
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    with os.fdopen(read_end) as report:
+        names = report.read().split()
+    _, status = os.waitpid(pid, 0)
+    return names if status == 0 else None
 
 
 def when_ready(server) -> None:
-    """Import the URLconf (and so litellm) in the master before the workers fork; see preload_app."""
+    """Load, in the master before the workers fork, what each worker would otherwise load itself.
+
+    The URLconf (and so litellm), then what litellm imports lazily on its first call and first
+    stream (its tokenizer alone is ~40 MB): the workers share it all copy-on-write, and no visitor's
+    first request waits on an import.
+    """
     if server.cfg.preload_app:
         import gc
         import importlib
@@ -95,10 +116,14 @@ def when_ready(server) -> None:
         from django.urls import resolve
 
         resolve("/health")
-        for name in _LAZY_MODULES:
+        names = _modules_first_calls_import()
+        if names is None:
+            server.log.warning("model client warm-up failed: each worker imports what it needs itself")
+        for name in names or ():
             try:
                 importlib.import_module(name)
-            except ImportError:  # a litellm release that moved it: only memory is lost
+            except ImportError:  # a module imported only in the child's circumstances: only memory is lost
                 server.log.info("not preloaded: %s", name)
+        server.log.info("preloaded %d modules of the first model call", len(names or ()))
         gc.collect()
         gc.freeze()  # the collector no longer writes to, and so copies, the pages the workers share

@@ -1,5 +1,6 @@
 """The single owner of litellm: one typed call to the configured model, nothing else imports it."""
 
+import importlib
 import logging
 import os
 import time
@@ -121,6 +122,31 @@ def chat_stream(*, messages: list[dict[str, str]]) -> Iterator[str]:
         raise ModelUnavailable(type(exc).__name__) from exc
     finally:
         stream.close()
+
+
+# What a real call imports on top of a mocked one: the HTTP transport, and litellm's service logger.
+_TRANSPORT_MODULES = (
+    "httpcore._sync.connection_pool",
+    "httpcore._sync.http11",
+    "httpcore._sync.http2",
+    "h11",
+    "litellm._service_logger",
+)
+
+
+def client_warm_up() -> None:
+    """Import everything litellm imports lazily on its first completion and first stream.
+
+    The calls are mocked (litellm's `mock_response`: no network, no credentials). litellm starts its
+    logging threads on the way, so gunicorn.conf.py runs this in a throwaway child of the master and
+    only imports, in the master, the modules it reports.
+    """
+    messages = [{"role": "user", "content": "warm-up"}]
+    litellm.completion(model=settings.LLM_MODEL, messages=messages, mock_response="warm-up")
+    for _chunk in litellm.completion(model=settings.LLM_MODEL, messages=messages, mock_response="warm up", stream=True):
+        pass
+    for name in _TRANSPORT_MODULES:
+        importlib.import_module(name)
 
 
 def _cost_of(response) -> Decimal | None:

@@ -97,3 +97,9 @@ def test_chat_stores_no_cost_when_model_is_not_priced(visitor_client, model_serv
     body = visitor_client.post("/api/v1/chat", {"message": "Price me"}, format="json").json()
 
     assert ChatMessage.objects.get(pk=body["response_id"]).cost_usd is None
+
+
+def test_client_warm_up_makes_no_model_request(model_server):
+    llm.client_warm_up()
+
+    assert model_server.behaviour.requests == []  # mocked: nothing reached the model

@@ -1,0 +1,35 @@
+"""gunicorn.conf.py: what the master loads before it forks the workers."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# A fresh interpreter, as the gunicorn master is: in the test process everything is imported already.
+PROBE = """
+import json, runpy, sys, threading
+import django
+django.setup()
+conf = runpy.run_path("gunicorn.conf.py")
+names = conf["_modules_first_calls_import"]()
+print(json.dumps({"names": names, "threads": threading.active_count(),
+                  "imported_here": [n for n in names or () if n in sys.modules]}))
+"""
+
+
+def test_the_master_learns_the_first_calls_modules_from_a_child_and_stays_single_threaded():
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "chatapi.settings", "PYTHONPATH": str(ROOT)}
+    env.pop("COVERAGE_PROCESS_START", None)  # a forked child of a measured process would write its own file
+
+    done = subprocess.run(  # noqa: S603 - a fixed command line
+        [sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=True
+    )
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+
+    # The tokenizer, the HTTP transport and litellm's streaming helpers, among others.
+    assert {"litellm.litellm_core_utils.default_encoding", "httpcore._sync.http11", "h11"} <= set(report["names"])
+    assert report["imported_here"] == []  # learnt in the child: the master imports them itself after
+    assert report["threads"] == 1  # litellm's logging threads started in the child only
