@@ -53,15 +53,14 @@ def context_for_message(*, message: ChatMessage, size: int) -> list[dict[str, st
         return []
     exchanges = (
         ChatMessage.objects.filter(session_id=message.session_id, kind=ChatMessage.Kind.USER, id__lt=message.id)
-        .select_related("reply")
-        .order_by("-id")[: size // 2 + 1]
+        .order_by("-id")
+        .values_list("content", "reply__content")[: size // 2 + 1]
     )
     turns: list[dict[str, str]] = []
-    for visitor_message in reversed(exchanges):
-        reply = reply_of(visitor_message)
+    for content, reply in reversed(exchanges):  # plain rows: no model instances on the hot path
         if reply is not None:
-            turns.append({"role": "user", "content": visitor_message.content})
-            turns.append({"role": "assistant", "content": reply.content})
+            turns.append({"role": "user", "content": content})
+            turns.append({"role": "assistant", "content": reply})
     return turns[-size:]
 
 
