@@ -85,12 +85,13 @@ def test_chat_complete_raises_model_unavailable_on_refused_connection(settings):
         llm.chat_complete(messages=[{"role": "user", "content": "hi"}])
 
 
-def test_chat_stores_cost_when_litellm_knows_it(visitor_client, model_server, monkeypatch):
-    monkeypatch.setattr(llm.litellm, "completion_cost", lambda **kwargs: 0.000123456789)
+def test_chat_stores_cost_when_litellm_knows_it(visitor_client, model_server, settings):
+    settings.LLM_MODEL = "openai/gpt-4o-mini"  # in litellm's price map; the stub answers 11 + 7 tokens
 
     body = visitor_client.post("/api/v1/chat", {"message": "Price me"}, format="json").json()
 
-    assert ChatMessage.objects.get(pk=body["response_id"]).cost_usd == Decimal("0.00012346")
+    # 11 x $0.15 + 7 x $0.60 per million tokens
+    assert ChatMessage.objects.get(pk=body["response_id"]).cost_usd == Decimal("0.00000585")
 
 
 def test_chat_stores_no_cost_when_model_is_not_priced(visitor_client, model_server):
