@@ -18,6 +18,7 @@ from chat_app.sanitization import control_characters_remove
 # Before the import: litellm otherwise fetches its price map over the network at import time.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 import litellm
+import openai  # litellm's own client for OpenAI-compatible endpoints
 
 litellm.turn_off_message_logging = True  # prompts and replies never reach litellm's loggers
 litellm.suppress_debug_info = True
@@ -105,7 +106,7 @@ def chat_stream(*, messages: list[dict[str, str]]) -> Iterator[str]:
         raise ModelUnavailable(type(exc).__name__) from exc
     room = settings.LLM_MAX_REPLY_CHARS
     try:
-        for chunk in stream:
+        for chunk in _chunks_of(stream):
             piece = chunk.choices[0].delta.content if chunk.choices else None
             piece = control_characters_remove(piece) if isinstance(piece, str) else None
             if piece and room > 0:
@@ -117,11 +118,31 @@ def chat_stream(*, messages: list[dict[str, str]]) -> Iterator[str]:
                 # The text is complete. Reading on would only make litellm rebuild the whole reply
                 # for its usage logging, a quarter of a stream's CPU.
                 break
+        else:  # the stream ended with no finish reason: cut off, not complete
+            raise StreamCutOff()
     except Exception as exc:  # a stream broken mid-way
         logger.warning("model stream broke: %s", type(exc).__name__)
         raise ModelUnavailable(type(exc).__name__) from exc
     finally:
         stream.close()
+
+
+class StreamCutOff(Exception):
+    """The model's stream ended before it said the reply was finished."""
+
+
+def _chunks_of(stream) -> Iterator:
+    """The chunks to read: the provider's own stream when it already speaks OpenAI's chunk format.
+
+    litellm's stream wrapper turns every provider's chunks into OpenAI's, at a cost of about 0.3 ms
+    of CPU per chunk: 110 ms instead of 50 for a 200-chunk reply (bench/stream_cpu.py). An
+    OpenAI-compatible endpoint sends that format already, so its chunks (the openai SDK's own
+    objects, the same fields) are read as they come; every other provider goes through the wrapper.
+    What the wrapper would add here is unused: per-chunk logging (off), usage and cost (not reported
+    in a stream), and a guard against a model repeating itself (LLM_MAX_REPLY_CHARS bounds that).
+    """
+    provider_stream = getattr(stream, "completion_stream", None)
+    return provider_stream if isinstance(provider_stream, openai.Stream) else stream
 
 
 # What a real call imports on top of a mocked one: the HTTP transport, and litellm's service logger.

@@ -15,7 +15,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 @dataclass
 class Behaviour:
-    mode: str = "ok"  # ok | error | garbage | empty | hang | broken (a stream cut off half-way)
+    # ok | error | garbage | empty | hang | broken (a stream cut off half-way) | unfinished (a stream
+    # that ends cleanly without saying the reply is finished: no finish reason, no [DONE])
+    mode: str = "ok"
     latency: float = 0.0
     reply: str | None = None  # None: echo the last user message
     chunks: int = 20
@@ -75,8 +77,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self._chunk(_delta(request, {"content": piece}, None))
             time.sleep(behaviour.chunk_delay)
-        self._chunk(_delta(request, {}, "stop"))
-        self._write_chunk(b"data: [DONE]\n\n")
+        if behaviour.mode != "unfinished":
+            self._chunk(_delta(request, {}, "stop"))
+            self._write_chunk(b"data: [DONE]\n\n")
         self._write_chunk(b"")
 
     def _chunk(self, payload: dict) -> None:

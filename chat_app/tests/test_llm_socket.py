@@ -3,6 +3,7 @@
 import time
 from decimal import Decimal
 
+import openai
 import pytest
 
 from chat_app import llm
@@ -104,3 +105,46 @@ def test_client_warm_up_makes_no_model_request(model_server):
     llm.client_warm_up()
 
     assert model_server.behaviour.requests == []  # mocked: nothing reached the model
+
+
+# The openai SDK's own chunks (an OpenAI-compatible endpoint), and litellm's stream wrapper (a
+# provider whose chunks litellm converts; hosted_vllm talks to the same stub).
+STREAMING_PROVIDERS = ["openai/stub-model", "hosted_vllm/stub-model"]
+HELLO = [{"role": "user", "content": "hi"}]
+
+
+@pytest.mark.parametrize("model", STREAMING_PROVIDERS)
+def test_chat_stream_yields_the_whole_reply_over_socket(model_server, settings, model):
+    settings.LLM_MODEL = model
+    model_server.behaviour.reply = "one two three four five six"
+    model_server.behaviour.chunks = 6
+
+    assert "".join(llm.chat_stream(messages=HELLO)) == "one two three four five six"
+
+
+@pytest.mark.parametrize("model", STREAMING_PROVIDERS)
+@pytest.mark.parametrize("mode", ["broken", "unfinished"])
+def test_chat_stream_cut_off_before_its_finish_raises_model_unavailable(model_server, settings, model, mode):
+    settings.LLM_MODEL = model
+    model_server.behaviour.mode = mode
+    model_server.behaviour.reply = "one two three four five six"
+    model_server.behaviour.chunks = 6
+
+    received = []
+    with pytest.raises(llm.ModelUnavailable):
+        for piece in llm.chat_stream(messages=HELLO):
+            received.append(piece)
+    sent = "".join(received)  # broken: half of it; unfinished: all of it, but never said to be complete
+    assert sent and model_server.behaviour.reply.startswith(sent)
+
+
+@pytest.mark.parametrize(("model", "direct"), [("openai/stub-model", True), ("hosted_vllm/stub-model", False)])
+def test_an_openai_compatible_stream_is_read_without_litellms_per_chunk_wrapper(model_server, settings, model, direct):
+    settings.LLM_MODEL = model
+    stream = llm.litellm.completion(**llm._completion_arguments(HELLO), stream=True)
+    try:
+        chunks = llm._chunks_of(stream)
+        assert isinstance(chunks, openai.Stream) is direct  # direct: half the CPU (bench/stream_cpu.py)
+        assert (chunks is stream) is not direct
+    finally:
+        stream.close()
