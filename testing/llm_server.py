@@ -16,7 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 @dataclass
 class Behaviour:
     # ok | error | garbage | empty | hang | broken (a stream cut off half-way) | unfinished (a stream
-    # that ends cleanly without saying the reply is finished: no finish reason, no [DONE])
+    # that ends cleanly without saying the reply is finished: no finish reason, no [DONE]) |
+    # stream_error (an error object in place of the next chunk, half-way)
     mode: str = "ok"
     latency: float = 0.0
     reply: str | None = None  # None: echo the last user message
@@ -75,6 +76,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
                 return
+            if behaviour.mode == "stream_error" and number == len(pieces) // 2:
+                self._chunk({"error": {"message": "overloaded", "type": "server_error"}})
+                break
             self._chunk(_delta(request, {"content": piece}, None))
             time.sleep(behaviour.chunk_delay)
         if behaviour.mode != "unfinished":
