@@ -41,6 +41,13 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / TICK
 
 
+def machine_cpu_seconds() -> tuple[float, float]:
+    """(busy, all) CPU seconds of the whole machine so far, every core summed: /proc/stat's cpu line."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle and iowait
+    return (sum(fields) - idle) / TICK, sum(fields) / TICK
+
+
 def pss_mb(pids: list[int]) -> list[float]:
     """Proportional set size of each process, in MB: shared pages are split between their users."""
     sizes = []

@@ -38,6 +38,18 @@ def test_sse_encode_frames_each_event():
     assert frames == [b'event: delta\ndata: {"content": "\xc3\xa9 <b>"}\n\n', b'event: done\ndata: {"x": 1}\n\n']
 
 
+def test_sse_encode_writes_deltas_close_in_time_together_and_never_holds_the_first_or_the_end(monkeypatch):
+    clock = iter([0.0, 0.01, 0.02, 0.03, 0.04, 0.041])  # seconds, one reading per event
+    monkeypatch.setattr("chat_app.api.time.monotonic", lambda: next(clock))
+    names = ["delta"] * 5 + ["done"]
+    events = (StreamEvent(name, {"n": number}) for number, name in enumerate(names))
+
+    writes = [write.decode().count("event: ") for write in sse_encode(events)]
+
+    # The first at once; the next two held until 25 ms after it (0.03); the 0.04 one rides with done.
+    assert writes == [1, 3, 2]
+
+
 def test_stream_sends_deltas_then_done_and_stores_reply_once(visitor_client, model_server):
     response, events = streamed(visitor_client, "Tell me more")
 
