@@ -2,9 +2,9 @@
 
 import json
 import re
-import time
 from collections.abc import Generator, Iterator
 from contextlib import closing
+from time import monotonic
 
 from django.conf import settings
 from django.http import StreamingHttpResponse
@@ -127,7 +127,7 @@ def sse_encode(events: Generator[StreamEvent]) -> Iterator[bytes]:
     with closing(events):
         for event in events:
             held.append(f"event: {event.name}\ndata: {json.dumps(event.data, ensure_ascii=False)}\n\n".encode())
-            now = time.monotonic()
+            now = monotonic()
             if event.name != "delta" or written_at is None or now - written_at >= SSE_COALESCE_SECONDS:
                 yield b"".join(held)
                 held.clear()

@@ -40,7 +40,7 @@ def test_sse_encode_frames_each_event():
 
 def test_sse_encode_writes_deltas_close_in_time_together_and_never_holds_the_first_or_the_end(monkeypatch):
     clock = iter([0.0, 0.01, 0.02, 0.03, 0.04, 0.041])  # seconds, one reading per event
-    monkeypatch.setattr("chat_app.api.time.monotonic", lambda: next(clock))
+    monkeypatch.setattr("chat_app.api.monotonic", lambda: next(clock))  # this module's name only
     names = ["delta"] * 5 + ["done"]
     events = (StreamEvent(name, {"n": number}) for number, name in enumerate(names))
 
