@@ -115,8 +115,8 @@ def chat_stream(*, messages: list[dict[str, str]]) -> Iterator[str]:
             if room <= 0:
                 break  # capped: stop reading, and closing the stream stops the model writing
             if finish_reason:
-                # The text is complete. Reading on would only make litellm rebuild the whole reply
-                # for its usage logging, a quarter of a stream's CPU.
+                # The text is complete. Reading on would only make litellm's wrapper (other
+                # providers) rebuild the whole reply for its usage logging, a quarter of their CPU.
                 break
         else:  # the stream ended with no finish reason: cut off, not complete
             raise StreamCutOff()
