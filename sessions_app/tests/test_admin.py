@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 
 from chat_app.models import ChatMessage
 from sessions_app.models import ChatSession
-from sessions_app.tests.factories import BROWSER_UA, ended_session_make, exchange_make, session_make
+from sessions_app.tests.factories import BROWSER_UA, admin_session_url, ended_session_make, exchange_make, session_make
 
 pytestmark = pytest.mark.django_db
 
@@ -104,7 +104,7 @@ def test_session_admin_change_page_shows_conversation(staff):
     session = session_make().session
     exchange_make(session=session, text="Where is my parcel", reply="It ships tomorrow")
 
-    response = staff.get(f"{SESSIONS}{session.pk}/change/")
+    response = staff.get(admin_session_url(session))
 
     assert response.status_code == 200
     assert b"Where is my parcel" in response.content

@@ -3,7 +3,6 @@
 from datetime import timedelta
 
 import pytest
-from django.contrib.admin.utils import quote
 from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -13,7 +12,7 @@ from rest_framework.test import APIClient
 from notifications_app.models import Delivery, DiscordThread
 from sessions_app.hashing import email_hash
 from sessions_app.models import ChatSession
-from sessions_app.tests.factories import BROWSER_UA, exchange_make, session_make
+from sessions_app.tests.factories import BROWSER_UA, admin_session_url, exchange_make, session_make
 
 pytestmark = pytest.mark.django_db
 
@@ -27,11 +26,11 @@ def staff(client, django_user_model):
 
 
 def page_of(session: ChatSession) -> str:
-    return f"{SESSIONS}{quote(session.pk)}/change/"  # the admin's own quoting: ids may hold "_"
+    return admin_session_url(session)
 
 
 def end_url(session: ChatSession) -> str:
-    return f"{SESSIONS}{quote(session.pk)}/end/"
+    return admin_session_url(session, "end")
 
 
 def test_console_session_page_shows_the_conversation_in_order_with_flags(staff):

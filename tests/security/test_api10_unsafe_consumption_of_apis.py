@@ -13,6 +13,7 @@ import pytest
 
 from chat_app.models import ChatMessage
 from chat_app.services import FALLBACK_REPLY
+from sessions_app.tests.factories import admin_session_url
 from tests.security.conftest import body_of
 
 pytestmark = pytest.mark.django_db
@@ -46,7 +47,7 @@ def test_model_markup_is_escaped_in_the_staff_console(client, staff_user, visito
     staff_user.save()
     client.force_login(staff_user)
 
-    page = client.get(f"/admin/sessions_app/chatsession/{visitor.session.pk}/change/").content.decode()
+    page = client.get(admin_session_url(visitor.session)).content.decode()
 
     assert "&lt;script&gt;alert(document.cookie)&lt;/script&gt;" in page
     assert "<script>alert(document.cookie)" not in page and "<img src=x onerror" not in page

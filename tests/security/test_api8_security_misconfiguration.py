@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.test import Client
 
 from conftest import BROWSER_UA
@@ -65,7 +66,7 @@ def test_admin_pages_carry_csp_and_run_no_inline_script(client, staff_user, visi
     staff_user.save()
     client.force_login(staff_user)
 
-    response = client.get(path.format(id=visitor.session.pk), follow=True)
+    response = client.get(path.format(id=quote(visitor.session.pk)), follow=True)
 
     assert response["Content-Type"].startswith("text/html")
     assert_hardened(response)
