@@ -27,18 +27,18 @@ class DeliveryPolicy:
 
 
 def delivery_policy() -> DeliveryPolicy:
-    """Retry and lease settings, with their defaults until chatapi.settings defines them.
+    """Retry and lease settings, read at each use so a changed setting takes effect at once.
 
     The lease outlasts a delivery's two Discord calls at most (opening a missing thread, then the
     post) and stays inside the few minutes in which Discord de-duplicates a post by its nonce, so
     a delivery taken over from a dead worker is never posted twice.
     """
     return DeliveryPolicy(
-        max_attempts=getattr(settings, "DISCORD_MAX_ATTEMPTS", 8),
-        retry_base_seconds=getattr(settings, "DISCORD_RETRY_BASE_SECONDS", 5.0),
-        retry_max_seconds=getattr(settings, "DISCORD_RETRY_MAX_SECONDS", 600.0),
-        lease=timedelta(seconds=getattr(settings, "DISCORD_LEASE_SECONDS", 120)),
-        attempt_timeout=getattr(settings, "DISCORD_ATTEMPT_TIMEOUT", 45.0),
+        max_attempts=settings.DISCORD_MAX_ATTEMPTS,
+        retry_base_seconds=settings.DISCORD_RETRY_BASE_SECONDS,
+        retry_max_seconds=settings.DISCORD_RETRY_MAX_SECONDS,
+        lease=timedelta(seconds=settings.DISCORD_LEASE_SECONDS),
+        attempt_timeout=settings.DISCORD_ATTEMPT_TIMEOUT,
     )
 
 
