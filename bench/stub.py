@@ -1,17 +1,14 @@
 """The project's stub model (testing.llm_server) for load: a real listen backlog and paced chunks.
 
-socketserver's default backlog is 5: when 64 streams or 256 chats connect to the stub at once, the
-kernel drops the extra SYNs and clients retry a second later, which would show up as the stub's
-latency. A real model streams its tokens over time, so chunks can be paced with --chunk-delay.
+The stub listens with a backlog of 1024, not socketserver's 5: when 64 streams or 256 chats connect
+at once, a short backlog drops the extra SYNs and clients retry a second later, which would show up
+as the stub's latency. A real model streams its tokens over time, so chunks can be paced with --chunk-delay.
 Run with PYTHONPATH set to the project.
 """
 
 import argparse
-from http.server import ThreadingHTTPServer
 
 from testing.llm_server import Behaviour, StubModelServer
-
-ThreadingHTTPServer.request_queue_size = 1024
 
 
 def main() -> None:

@@ -120,14 +120,17 @@ def _delta(request: dict, delta: dict, finish: str | None) -> dict:
     }
 
 
+class _StubHTTPServer(ThreadingHTTPServer):
+    request_queue_size = 1024  # socketserver's default backlog of 5 stalls a benchmark's many connections
+    daemon_threads = True
+
+
 class StubModelServer:
     """The server on a free loopback port, in a daemon thread; `api_base` is what litellm needs."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, behaviour: Behaviour | None = None):
         self.behaviour = behaviour or Behaviour()
-        ThreadingHTTPServer.request_queue_size = 1024  # the default 5 stalls a benchmark's many connections
-        self.httpd = ThreadingHTTPServer((host, port), _Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _StubHTTPServer((host, port), _Handler)
         self.httpd.behaviour = self.behaviour
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
