@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 BODY_TOO_LARGE = "Request body is too large."
+INVALID_CONTENT_LENGTH = "Invalid Content-Length header."
 
 
 def request_id_guard(get_response: Callable[[HttpRequest], HttpResponse]):
@@ -26,14 +27,16 @@ def request_id_guard(get_response: Callable[[HttpRequest], HttpResponse]):
 def request_body_limit(get_response: Callable[[HttpRequest], HttpResponse]):
     """Answer 413 before reading a body larger than MAX_REQUEST_BODY_BYTES.
 
-    DRF parsers read the raw stream, which bypasses DATA_UPLOAD_MAX_MEMORY_SIZE.
+    DRF parsers read the raw stream, which bypasses DATA_UPLOAD_MAX_MEMORY_SIZE. Behind the
+    production server chatapi.body_limit has already refused such bodies on the wire; this is the
+    same rule wherever Django is called directly (the test client, another server).
     """
 
     def middleware(request: HttpRequest) -> HttpResponse:
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
-            return JsonResponse({"detail": "Invalid Content-Length header."}, status=400)
+            return JsonResponse({"detail": INVALID_CONTENT_LENGTH}, status=400)
         if length > settings.MAX_REQUEST_BODY_BYTES:
             return JsonResponse({"detail": BODY_TOO_LARGE}, status=413)
         return get_response(request)

@@ -11,6 +11,9 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
+from chatapi.body_limit import WSGIBodyLimit
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatapi.settings")
 
-application = get_wsgi_application()
+# The body limit sits in front of Django: see chatapi.body_limit for why it cannot be a middleware.
+application = WSGIBodyLimit(get_wsgi_application())

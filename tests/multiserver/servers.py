@@ -1,7 +1,8 @@
 """Real server processes and a cuttable TCP proxy, for the multi-server and fault tests.
 
-Each server is `manage.py runserver --noreload` in its own OS process: its own memory, so only what
-lives in the shared database and cache can hold between two of them.
+Each server is its own OS process (`manage.py runserver --noreload`, or with `production=True` the
+production server as the README starts it, `gunicorn -c gunicorn.conf.py`): its own memory, so only
+what lives in the shared database and cache can hold between two of them.
 """
 
 import contextlib
@@ -45,17 +46,21 @@ def is_postgresql() -> bool:
 
 
 class ServerProcess:
-    """One `runserver --noreload` on a free port with `env` on top of this process's environment."""
+    """One server on a free port with `env` on top of this process's environment."""
 
-    def __init__(self, env: dict[str, str], *, name: str = "server"):
+    def __init__(self, env: dict[str, str], *, name: str = "server", production: bool = False):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tempfile.NamedTemporaryFile(prefix=f"chatapi-{name}-", suffix=".log", delete=False)  # noqa: SIM115
         environment = {**os.environ, "DATABASE_URL": database_url(), "LOG_FORMAT": "text", **env}
-        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and manage.py
-            [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{self.port}"],
-            cwd=ROOT, env=environment, stdout=self.log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        if production:
+            environment["PORT"] = str(self.port)
+            command = [str(Path(sys.executable).with_name("gunicorn")), "-c", "gunicorn.conf.py"]
+        else:
+            command = [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{self.port}"]
+        self.process = subprocess.Popen(  # noqa: S603 - our own server, fixed command lines
+            command, cwd=ROOT, env=environment, stdout=self.log, stderr=subprocess.STDOUT
+        )
 
     def wait_ready(self, timeout: float = 90) -> "ServerProcess":
         """Until /health answers at all (200 or 503): the URLconf and litellm are loaded by then."""
@@ -75,7 +80,7 @@ class ServerProcess:
         return Path(self.log.name).read_text(errors="replace")[-5000:]
 
     def stop(self) -> None:
-        """SIGINT, as Ctrl-C: runserver exits cleanly (and coverage, if on, saves its data)."""
+        """SIGINT, as Ctrl-C: the server exits cleanly (and coverage, if on, saves its data)."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
             try:
