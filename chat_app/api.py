@@ -69,7 +69,7 @@ class ChatInput(serializers.Serializer):
         if not control_characters_remove(raw).strip():
             raise ValidationError(MESSAGE_BLANK)
         prepared = visitor_text_prepare(raw)
-        if not prepared.text and not prepared.flagged:
+        if not prepared.text:  # only under INPUT_MARKUP_POLICY=strip, for a message of nothing but markup
             raise ValidationError(MESSAGE_ONLY_MARKUP)
         return prepared
 

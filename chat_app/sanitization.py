@@ -1,4 +1,4 @@
-"""Visitor text: control characters, dangerous-pattern detection, and HTML stripping to plain text."""
+"""Visitor text: control characters, dangerous-pattern detection, and optional HTML stripping to plain text."""
 
 import html
 import re
@@ -60,13 +60,24 @@ def html_strip_once(text: str) -> str:
     return html.unescape(nh3.clean(text.replace("&", "&amp;"), tags=set(), attributes={}, strip_comments=True))
 
 
-def html_strip(text: str) -> str:
-    """All markup removed, everything else kept exactly as typed (plain text, not HTML).
+# What one nh3 pass can leave as text and a second pass would read as markup: a run of '<' then a
+# letter, '!', '/' or '?' (a tag, comment or declaration), up to its '>' or the next '<'. It comes
+# from a '<' typed before a tag (`<<b>script>` leaves `<script>`) or from an element whose content
+# HTML reads as text (`<xmp><b>x</b></xmp>` leaves `<b>x</b>`). The group is optional, so every run
+# of '<' is matched whole and never scanned twice: linear, even for '<' * n.
+_LEFTOVER_MARKUP = re.compile(r"<+([A-Za-z!/?][^<>]*>?)?")
 
-    Passes repeat until nothing changes: what one pass leaves as text can be markup again (the
-    content of `<iframe><b>x</b></iframe>`, or `<<b>script>`). A changing pass always removes
-    something, so the loop ends.
+
+def html_leftovers_remove(text: str) -> str:
+    """Remove what one nh3 pass left as text that reads as markup; other '<' stay as typed."""
+    return _LEFTOVER_MARKUP.sub(lambda run: "" if run[1] else run[0], text)
+
+
+def html_strip(text: str) -> str:
+    """All markup removed, everything else kept as typed (plain text, not HTML), in time linear in the length.
+
+    One nh3 pass, then its markup-shaped leftovers removed, so that no further pass would change the
+    result; never a loop until nothing changes, whose passes each peeled one level of `<<<b>b>b>`
+    (0.9 s of CPU for 4,000 characters).
     """
-    while (cleaned := html_strip_once(text)) != text:
-        text = cleaned
-    return cleaned
+    return html_leftovers_remove(html_strip_once(text))

@@ -14,7 +14,13 @@ from rest_framework.exceptions import APIException, AuthenticationFailed
 
 from chat_app import llm
 from chat_app.models import ChatMessage
-from chat_app.sanitization import control_characters_remove, html_strip, html_strip_once, is_dangerous
+from chat_app.sanitization import (
+    control_characters_remove,
+    html_leftovers_remove,
+    html_strip,
+    html_strip_once,
+    is_dangerous,
+)
 from chat_app.selectors import context_for_message, reply_of, turn_for_idempotency_key
 from chatapi.db import connection_release
 from chatapi.exceptions import LimitExceeded
@@ -54,15 +60,31 @@ class ChatTurn:
 
 
 def visitor_text_prepare(raw: str) -> VisitorText:
-    """Flag on the text as received, then strip control characters and markup.
+    """Flag on the text as received; keep it as typed, less control characters and surrounding whitespace.
 
-    The stripped text is checked too: removing pieces can join a pattern (`<<b>script>`).
+    Under INPUT_MARKUP_POLICY=strip an unflagged message also loses its HTML tags, and the stripped
+    text is checked too (removing pieces can join a pattern: `<<b>script>`). A flagged message is
+    kept as received under every policy, so staff see what was tried.
     """
     visible = control_characters_remove(raw)
-    once = html_strip_once(visible)
-    text = html_strip(once).strip()
-    flagged = settings.INPUT_PATTERN_POLICY != "off" and any(map(is_dangerous, (raw, visible, once, text)))
+    checked = [raw, visible]
+    stripped = None
+    if settings.INPUT_MARKUP_POLICY == "strip":
+        once = html_strip_once(visible)
+        stripped = html_leftovers_remove(once).strip()
+        checked += [once, stripped]
+    flagged = settings.INPUT_PATTERN_POLICY != "off" and any(map(is_dangerous, checked))
+    text = stripped if stripped is not None and not flagged else visible.strip()
     return VisitorText(text=text, flagged=flagged)
+
+
+def visitor_text_for_model(text: str) -> str:
+    """A stored visitor message as the model reads it: under the strip policy, without HTML tags.
+
+    Unflagged messages were stored stripped already (stripping again changes nothing); a flagged
+    one was stored as received, for staff, and the model still gets it stripped.
+    """
+    return html_strip(text).strip() if settings.INPUT_MARKUP_POLICY == "strip" else text
 
 
 def chat_session_cap_check(*, session: ChatSession) -> None:
@@ -108,10 +130,15 @@ def chat_message_store(*, session: ChatSession, text: VisitorText, idempotency_k
 def chat_model_messages(*, message: ChatMessage) -> list[dict[str, str]]:
     """System prompt, the stored context before `message`, then `message` itself."""
     context = context_for_message(message=message, size=settings.LLM_CONTEXT_MESSAGES)
+    if settings.INPUT_MARKUP_POLICY == "strip":
+        context = [
+            {**turn, "content": visitor_text_for_model(turn["content"])} if turn["role"] == "user" else turn
+            for turn in context
+        ]
     return [
         {"role": "system", "content": settings.SYSTEM_PROMPT},
         *context,
-        {"role": "user", "content": message.content},
+        {"role": "user", "content": visitor_text_for_model(message.content)},
     ]
 
 

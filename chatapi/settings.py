@@ -260,6 +260,10 @@ MAX_MESSAGE_LENGTH = env.int("MAX_MESSAGE_LENGTH", default=4000)
 INPUT_PATTERN_POLICY = env.str("INPUT_PATTERN_POLICY", default="refuse").lower()
 if INPUT_PATTERN_POLICY not in {"refuse", "flag", "off"}:
     refuse_to_start(f"INPUT_PATTERN_POLICY must be refuse, flag or off, not {INPUT_PATTERN_POLICY!r}")
+# keep: visitor text stored and sent to the model as typed; strip: HTML tags removed first (the article's way).
+INPUT_MARKUP_POLICY = env.str("INPUT_MARKUP_POLICY", default="keep").lower()
+if INPUT_MARKUP_POLICY not in {"keep", "strip"}:
+    refuse_to_start(f"INPUT_MARKUP_POLICY must be keep or strip, not {INPUT_MARKUP_POLICY!r}")
 SESSION_RETENTION_DAYS = env.int("SESSION_RETENTION_DAYS", default=30)
 IDEMPOTENCY_KEY_HOURS = 24
 # Keyed hashes of emails and user agents; a separate key lets operators rotate SECRET_KEY apart.

@@ -7,6 +7,8 @@ cannot help).
 
 import contextlib
 import logging
+import re
+import string
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -56,9 +58,20 @@ class OpenedThread:
     thread_id: int
 
 
+# Discord shows the character after a backslash as itself whenever it is not a letter, a digit or
+# whitespace. Every rule it has (Markdown, mentions, masked and plain links, emoji, timestamps,
+# commands, headings, lists, subtext) needs ASCII punctuation in place (`https://` its colon, `1. `
+# its dot), so with all of it escaped none matches, whatever the shape: a link text across lines,
+# nested brackets, `<@&id>`, `-# `.
+_ASCII_PUNCTUATION = re.compile(f"[{re.escape(string.punctuation)}]")
+
+
 def text_escape(text: str) -> str:
-    """Text shown as typed in Discord: Markdown escaped, and mentions unable to resolve."""
-    return discord.utils.escape_mentions(discord.utils.escape_markdown(text))
+    """Text Discord shows exactly as typed: it can mention no one, link nowhere and format nothing.
+
+    discord.utils' escapes leave `[a\\nb](https://x)`, `<#id>`, `</cmd:id>`, `<t:..>`, `1. ` and more.
+    """
+    return _ASCII_PUNCTUATION.sub(r"\\\g<0>", text)
 
 
 class DiscordClient:

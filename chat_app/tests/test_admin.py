@@ -37,3 +37,15 @@ def test_message_admin_search_by_words_matches_text(admin_client_logged_in):
     response = admin_client_logged_in.get(MESSAGES, {"q": "parcel"})
 
     assert [message.content for message in response.context["cl"].result_list] == ["where is my parcel"]
+
+
+def test_message_admin_shows_what_the_visitor_typed_as_text(admin_client_logged_in, visitor_client, fake_model):
+    sent = visitor_client.post("/api/v1/chat", {"message": "<b>hi</b> & <script>x()</script>"}, format="json")
+    message_id = sent.json()["message_id"]
+
+    listing = admin_client_logged_in.get(MESSAGES).content.decode()
+    page = admin_client_logged_in.get(f"{MESSAGES}{message_id}/change/").content.decode()
+
+    for html in (listing, page):
+        assert "&lt;b&gt;hi&lt;/b&gt; &amp; &lt;script&gt;x()&lt;/script&gt;" in html
+        assert "<b>hi</b>" not in html and "<script>x()" not in html

@@ -81,12 +81,18 @@ def test_chat_post_dangerous_message_is_refused_politely(visitor_client, fake_mo
     assert ChatMessage.objects.get(pk=body["message_id"]).flagged is True
 
 
-def test_chat_post_flagged_markup_only_message_is_refused_not_rejected(visitor_client, fake_model):
-    response = visitor_client.post(CHAT, {"message": "<script>alert('xss')</script>"}, format="json")
+@pytest.mark.parametrize("markup_policy", ["keep", "strip"])
+@pytest.mark.parametrize("attack", ["<script>alert('xss')</script>", "<img src=x onerror=alert(1)>"])
+def test_chat_post_flagged_message_is_stored_as_received_and_refused(visitor_client, fake_model, settings,
+                                                                     markup_policy, attack):  # fmt: skip
+    settings.INPUT_MARKUP_POLICY = markup_policy
+
+    response = visitor_client.post(CHAT, {"message": f"  {attack}\n"}, format="json")
 
     assert response.status_code == 200
     assert response.json()["flagged"] is True
-    assert ChatMessage.objects.get(pk=response.json()["message_id"]).content == ""
+    assert ChatMessage.objects.get(pk=response.json()["message_id"]).content == attack  # staff see what was tried
+    assert visitor_client.get(HISTORY).json()["messages"][0]["message"] == attack
     assert fake_model.calls == []
 
 
@@ -101,10 +107,10 @@ def test_chat_post_flagged_markup_only_message_is_refused_not_rejected(visitor_c
         ({"message": ""}, MESSAGE_BLANK),
         ({"message": "   \n\t  "}, MESSAGE_BLANK),
         ({"message": "\x00\x01\x1f\x7f"}, MESSAGE_BLANK),
-        ({"message": "<b></b>"}, MESSAGE_ONLY_MARKUP),
+        ({"message": " \x00\u3000\x85\u2028 \t"}, MESSAGE_BLANK),
         ({"message": "a" * 4001}, MESSAGE_TOO_LONG.format(limit=4000)),
     ],
-    ids=["missing", "int", "null", "list", "object", "empty", "whitespace", "controls", "markup", "too-long"],
+    ids=["missing", "int", "null", "list", "object", "empty", "whitespace", "controls", "unicode-blank", "too-long"],
 )
 def test_chat_post_rejects_invalid_message(visitor_client, fake_model, settings, body, error):
     settings.MAX_MESSAGE_LENGTH = 4000
@@ -151,12 +157,67 @@ def test_chat_post_stores_and_returns_comparison_text_exactly(visitor_client, fa
     assert history["messages"][0]["message"] == "3 < 5 & 4 > 2"
 
 
-def test_chat_post_strips_markup_before_storing(visitor_client, fake_model, settings):
-    settings.INPUT_PATTERN_POLICY = "off"
+@pytest.mark.parametrize(
+    "text",
+    ["vector<int> v;", "<b>hi</b>", "Mail me at <someone@example.com>", "3 < 5 & 4 > 2", "<p>Hello <b>world</b></p>",
+     "a <!-- note --> b", "&lt;b&gt; is how you write <b>", "<b></b>"],
+)  # fmt: skip
+def test_chat_post_keeps_text_as_typed_by_default(visitor_client, fake_model, text):
+    response = visitor_client.post(CHAT, {"message": f"\n {text}\t "}, format="json")
 
-    response = visitor_client.post(CHAT, {"message": "<p>Hello <b>world</b></p>"}, format="json")
+    assert response.status_code == 200
+    assert ChatMessage.objects.get(pk=response.json()["message_id"]).content == text
+    assert fake_model.calls[0][-1] == {"role": "user", "content": text}
+    assert visitor_client.get(HISTORY).json()["messages"][0]["message"] == text
 
-    assert ChatMessage.objects.get(pk=response.json()["message_id"]).content == "Hello world"
+
+def test_chat_post_sends_earlier_messages_to_the_model_as_typed(visitor_client, fake_model):
+    visitor_client.post(CHAT, {"message": "vector<int> v;"}, format="json")
+
+    visitor_client.post(CHAT, {"message": "and <b>bold</b>?"}, format="json")
+
+    assert fake_model.calls[1][1:] == [
+        {"role": "user", "content": "vector<int> v;"},
+        {"role": "assistant", "content": fake_model.reply},
+        {"role": "user", "content": "and <b>bold</b>?"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "stored"),
+    [("<p>Hello <b>world</b></p>", "Hello world"), ("vector<int> v;", "vector"), ("3 < 5 & 4 > 2", "3 < 5 & 4 > 2"),
+     ("x <<b>y</b>", "x")],
+)  # fmt: skip
+def test_chat_post_strip_policy_removes_markup_before_storing_and_the_model(visitor_client, fake_model, settings,
+                                                                            text, stored):  # fmt: skip
+    settings.INPUT_MARKUP_POLICY = "strip"
+
+    response = visitor_client.post(CHAT, {"message": text}, format="json")
+
+    assert ChatMessage.objects.get(pk=response.json()["message_id"]).content == stored
+    assert fake_model.calls[0][-1]["content"] == stored
+
+
+def test_chat_post_strip_policy_rejects_message_of_only_markup(visitor_client, fake_model, settings):
+    settings.INPUT_MARKUP_POLICY = "strip"
+
+    response = visitor_client.post(CHAT, {"message": " <b></b> "}, format="json")
+
+    assert response.status_code == 400
+    assert response.json() == {"message": [MESSAGE_ONLY_MARKUP]}
+    assert not ChatMessage.objects.exists()
+
+
+def test_chat_post_strip_policy_sends_a_flagged_message_to_the_model_without_markup(visitor_client, fake_model,
+                                                                                    settings):  # fmt: skip
+    settings.INPUT_MARKUP_POLICY, settings.INPUT_PATTERN_POLICY = "strip", "flag"
+    attack = "<img src=x onerror=alert(1)>look at <b>this</b>"
+
+    response = visitor_client.post(CHAT, {"message": attack}, format="json")
+
+    assert response.json()["flagged"] is True
+    assert ChatMessage.objects.get(pk=response.json()["message_id"]).content == attack
+    assert fake_model.calls[0][-1]["content"] == "look at this"
 
 
 def test_chat_post_without_token_is_unauthorized(api_client, fake_model):

@@ -3,12 +3,19 @@
 import re
 import time
 
+import nh3
 import pytest
 from django.conf import settings
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chat_app.sanitization import DANGEROUS_PATTERNS, control_characters_remove, html_strip, is_dangerous
+from chat_app.sanitization import (
+    DANGEROUS_PATTERNS,
+    control_characters_remove,
+    html_strip,
+    html_strip_once,
+    is_dangerous,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -87,6 +94,75 @@ def test_html_strip_removes_event_handler_image_entirely():
 
 def test_html_strip_drops_script_content():
     assert html_strip("<script>alert('xss')</script>hello") == "hello"
+
+
+@pytest.mark.parametrize(
+    ("markup", "stripped"),
+    [("<<b>script>alert(1)<</b>/script>", "alert(1)"), ("x <<b>y</b>", "x "), ("<<<b>!-- z --> w", " w"),
+     ("a <<b>/b> c", "a  c"), ("1 <<b> 2 <<b>> 3", "1 < 2 <> 3"), ("<xmp><b>x</b></xmp>", "x"),
+     ("<iframe><b onclick=alert(1)>x</b></iframe>", "x"), ("<svg><![CDATA[<i>z</i>]]></svg>", "z"),
+     ("<textarea><b>x</b> y</textarea>", "x y"), ("<" * 50 + " <" + "<<b>" * 5, "<" * 50 + " " + "<" * 6)],
+)  # fmt: skip
+def test_html_strip_removes_markup_one_pass_leaves_as_text(markup, stripped):
+    assert html_strip(markup) == stripped
+    assert html_strip_once(stripped) == stripped  # a second pass would change nothing
+
+
+def cpu_seconds(work, *, rounds: int = 5) -> float:
+    """The least CPU time of a few rounds of `work`: the least noisy reading a shared machine gives."""
+    readings = []
+    for _ in range(rounds):
+        started = time.process_time()
+        work()
+        readings.append(time.process_time() - started)
+    return min(readings)
+
+
+def repeated(unit: str, length: int) -> str:
+    return (unit * (length // len(unit) + 1))[:length]
+
+
+def nested_tags(length: int) -> str:
+    """`<<<b>b>b>`: each pass of a strip-until-nothing-changes loop peels one level."""
+    return "<" * (length // 3) + "b>" * (length // 3)
+
+
+# Adversarial shapes: the nesting the old loop peeled one level per pass, comments, lone and
+# half-formed openers, entities, and block nesting (html5ever's own scope checks grow with depth).
+ADVERSARIAL_MARKUP = {
+    "nested": nested_tags,
+    "comment-nested": lambda n: repeated("<", n // 5) + repeated("!-->", n - n // 5),
+    "end-nested": lambda n: repeated("<", n // 5) + repeated("</b>", n - n // 5),
+    "openers": lambda n: repeated("<", n),
+    "ampersands": lambda n: repeated("&", n),
+    "half-tags": lambda n: repeated("<a", n),
+    "inline": lambda n: repeated("<b><i>x", n),
+    "divs": lambda n: repeated("<div>", n),
+    "lists": lambda n: repeated("<ul><li>", n),
+}
+
+
+@pytest.mark.parametrize("shape", ADVERSARIAL_MARKUP)
+def test_html_strip_costs_one_nh3_pass(shape):
+    markup = ADVERSARIAL_MARKUP[shape](settings.MAX_MESSAGE_LENGTH)
+    as_html = markup.replace("&", "&amp;")  # what html_strip hands nh3: the visitor's '&' as text
+    one_pass = cpu_seconds(lambda: [nh3.clean(as_html, tags=set(), attributes={}) for _ in range(3)])
+
+    stripped = cpu_seconds(lambda: [html_strip(markup) for _ in range(3)])
+
+    # One pass, plus unescaping its entities: up to five times one pass. The loop until nothing changes: 1,000 times.
+    assert stripped < 20 * one_pass + 0.002, f"{shape}: {stripped:.4f} s against {one_pass:.4f} s for one pass"
+
+
+@pytest.mark.parametrize("shape", ["nested", "comment-nested", "end-nested", "openers", "ampersands", "inline"])
+def test_html_strip_time_grows_linearly_with_length(shape):
+    short, long = ADVERSARIAL_MARKUP[shape](500), ADVERSARIAL_MARKUP[shape](4000)
+    eight_short = cpu_seconds(lambda: [html_strip(short) for _ in range(8)])
+
+    one_long = cpu_seconds(lambda: html_strip(long))
+
+    # Linear: eight times the text costs about eight short runs; a quadratic loop costs eight times that.
+    assert one_long < 3 * eight_short + 0.001, f"{shape}: {one_long:.4f} s against {eight_short:.4f} s"
 
 
 def test_dangerous_patterns_cover_every_article_category():

@@ -10,6 +10,8 @@ from chat_app.services import (
     FALLBACK_REPLY,
     REFUSAL_REPLY,
     IdempotencyConflict,
+    VisitorText,
+    chat_model_messages,
     chat_session_cap_check,
     chat_turn_replay,
     chat_turn_run,
@@ -27,11 +29,27 @@ def run(session: ChatSession, raw: str, **kwargs):
     return chat_turn_run(session=session, text=visitor_text_prepare(raw), **kwargs)
 
 
-def test_visitor_text_prepare_flags_text_as_received_before_stripping(settings):
-    prepared = visitor_text_prepare("<img src=x onerror=alert(1)>hello <b>there</b>")
+@pytest.mark.parametrize("markup_policy", ["keep", "strip"])
+def test_visitor_text_prepare_flags_and_keeps_text_as_received(settings, markup_policy):
+    settings.INPUT_MARKUP_POLICY = markup_policy
+
+    prepared = visitor_text_prepare(" <img src=x onerror=alert(1)>hello <b>there</b>\n")
 
     assert prepared.flagged is True
-    assert prepared.text == "hello there"
+    assert prepared.text == "<img src=x onerror=alert(1)>hello <b>there</b>"  # staff see what was tried
+
+
+@pytest.mark.parametrize("text", ["vector<int> v;", "<b>hi</b>", "Mail me at <someone@example.com>", "&lt; <"])
+def test_visitor_text_prepare_keep_policy_keeps_text_as_typed(settings, text):
+    settings.INPUT_MARKUP_POLICY = "keep"
+
+    assert visitor_text_prepare(f"\t{text} \x00") == VisitorText(text=text, flagged=False)
+
+
+def test_visitor_text_prepare_strip_policy_removes_markup(settings):
+    settings.INPUT_MARKUP_POLICY = "strip"
+
+    assert visitor_text_prepare(" <p>Hello <b>world</b></p> ") == VisitorText(text="Hello world", flagged=False)
 
 
 def test_visitor_text_prepare_flags_pattern_split_by_control_character():
@@ -41,11 +59,29 @@ def test_visitor_text_prepare_flags_pattern_split_by_control_character():
     assert prepared.text == "javascript:alert(1)"
 
 
-def test_visitor_text_prepare_flags_pattern_joined_by_stripping():
-    prepared = visitor_text_prepare("<<b>script>alert(1)<</b>/script>")
+def test_visitor_text_prepare_strip_policy_flags_pattern_joined_by_stripping(settings):
+    settings.INPUT_MARKUP_POLICY = "strip"
+    raw = "<<b>script>alert(1)<</b>/script>"
 
-    assert prepared.flagged is True
-    assert "<script>" not in prepared.text  # flagged on the re-formed tag, which a later pass removes
+    prepared = visitor_text_prepare(raw)
+
+    assert prepared.flagged is True  # on the tag one pass re-forms
+    assert prepared.text == raw
+
+
+def test_chat_model_messages_strip_policy_sends_user_turns_without_markup(visitor, settings):
+    settings.INPUT_MARKUP_POLICY = "strip"
+    earlier = ChatMessage.objects.create(session=visitor.session, kind="user", content="<b>bold</b> try", flagged=True)
+    ChatMessage.objects.create(session=visitor.session, kind="assistant", content="<i>kept</i>", in_reply_to=earlier)
+    message = ChatMessage.objects.create(session=visitor.session, kind="user", content="<img src=x>now", flagged=True)
+
+    turns = chat_model_messages(message=message)[1:]
+
+    assert turns == [
+        {"role": "user", "content": "bold try"},
+        {"role": "assistant", "content": "<i>kept</i>"},  # the model's own words are not the visitor's input
+        {"role": "user", "content": "now"},
+    ]
 
 
 def test_visitor_text_prepare_off_policy_flags_nothing(settings):
@@ -123,7 +159,7 @@ def test_chat_turn_run_sends_system_then_last_context_messages_as_stored(visitor
     ]
     assert fake_model.calls[-1] == expected
     assert [turn["role"] for turn in expected[1:-1]] == ["user", "assistant"] * 4
-    assert expected[1]["content"] == "question 3 & 3 < 5"
+    assert expected[1]["content"] == "question <b>3</b> & 3 < 5"  # as typed
     assert expected[2]["content"] == "answer <3> & more"
 
 

@@ -17,6 +17,13 @@ def test_settings_refuse_invalid_value_with_one_line(name, value):
     assert name in result.stderr
 
 
+def test_settings_refuse_unknown_markup_policy_with_one_line():
+    result = manage("check", "--tag", "caches", SECRET_KEY=strong_secret(), INPUT_MARKUP_POLICY="sanitize")
+
+    assert result.returncode == 1
+    assert result.stderr == "chatapi: refusing to start: INPUT_MARKUP_POLICY must be keep or strip, not 'sanitize'\n"
+
+
 def test_settings_refuse_unreadable_system_prompt_file(tmp_path):
     result = manage("check", "--tag", "caches", SECRET_KEY=strong_secret(), SYSTEM_PROMPT=f"@{tmp_path}/missing.txt")
 

@@ -60,11 +60,23 @@ def test_console_session_page_is_view_only_and_offers_end(staff):
     assert "sessions_app/console.css" in html
 
 
-def test_console_session_page_shows_markup_free_message_placeholder(staff):
+def test_console_session_page_shows_placeholder_for_a_message_stored_without_text(staff):
     session = session_make().session
-    exchange_make(session=session, text="", reply="Please rephrase", flagged=True)
+    exchange_make(session=session, text="", reply="Please rephrase", flagged=True)  # as older versions stored it
 
-    assert b"(no text left once HTML markup was removed)" in staff.get(page_of(session)).content
+    assert b'<div class="turn-text turn-empty">(no text)</div>' in staff.get(page_of(session)).content
+
+
+def test_console_session_page_shows_what_the_visitor_typed_as_text(staff, visitor_client, visitor, fake_model):
+    for typed in ("vector<int> v;", "<img src=x onerror=alert(1)>", "Mail me at <someone@example.com>"):
+        assert visitor_client.post("/api/v1/chat", {"message": typed}, format="json").status_code == 200
+
+    html = staff.get(page_of(visitor.session)).content.decode()
+
+    assert '<div class="turn-text">vector&lt;int&gt; v;</div>' in html
+    assert '<div class="turn-text">&lt;img src=x onerror=alert(1)&gt;</div>' in html  # flagged, kept for staff
+    assert '<div class="turn-text">Mail me at &lt;someone@example.com&gt;</div>' in html
+    assert "<img src=x" not in html
 
 
 def test_console_session_page_shows_discord_delivery_states(staff, settings):

@@ -69,7 +69,7 @@ def test_staff_reads_and_ends_a_session_and_the_widget_offers_a_new_one(
     expect(turns.locator(".turn-text")).to_have_text([
         "Where is my parcel?\nIt was due on Monday.",
         "Stub reply to: Where is my parcel?\nIt was due on Monday.",
-        "(no text left once HTML markup was removed)",  # stored as plain text; the flag says why
+        XSS,  # stored as typed, shown as text: staff see what was tried
         re.compile("safety|rephrase"),
         "Thanks, and 3 < 5 & 4 > 2",
         "Stub reply to: Thanks, and 3 < 5 & 4 > 2",

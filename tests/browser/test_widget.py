@@ -10,6 +10,7 @@ from tests.browser.conftest import Widget, open_page
 pytestmark = pytest.mark.django_db(transaction=True)
 
 XSS = "<img src=x onerror=alert(1)>"
+TYPED_CODE = "Why does vector<int> v; print <b>hi</b>?"
 
 
 def test_widget_chats_three_turns_with_streamed_replies_and_restores_them(chat_server, visitor_page, shots):
@@ -52,12 +53,18 @@ def test_widget_shows_markup_as_text_and_runs_none_of_it(chat_server, visitor_pa
 
     widget.send(XSS)
     widget.wait_for_reply(1, re.compile(r"safety|rephrase"))
+    widget.send(TYPED_CODE)
+    widget.wait_for_reply(2, f"Stub reply to: {TYPED_CODE}")  # the model read it as typed, too
 
-    expect(widget.visitor_messages).to_have_text([XSS])
+    expect(widget.visitor_messages).to_have_text([XSS, TYPED_CODE])
     expect(page.locator(".cw-visitor.cw-flagged")).to_have_count(1)
-    assert page.locator(".chat-widget img").count() == 0
-    page.wait_for_timeout(300)  # an onerror handler, had one been created, fires by now
     shots.take(page, "markup-shown-as-text")
+    page.reload()  # now from the history: what was stored, shown as text
+    expect(widget.visitor_messages).to_have_text([XSS, TYPED_CODE])
+    expect(widget.replies.nth(1)).to_have_text(f"Stub reply to: {TYPED_CODE}")
+    assert page.locator(".chat-widget img, .chat-widget b").count() == 0
+    page.wait_for_timeout(300)  # an onerror handler, had one been created, fires by now
+    shots.take(page, "markup-shown-as-text-after-reload")
     assert watch.dialogs == []
     assert watch.errors == []
 

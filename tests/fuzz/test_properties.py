@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chat_app.models import ChatMessage
-from chat_app.sanitization import html_strip, html_strip_once
+from chat_app.sanitization import control_characters_remove, html_strip, html_strip_once
 from chat_app.selectors import history_for_session
 from chat_app.services import visitor_text_prepare
 
@@ -106,11 +106,16 @@ PIECES = ["<", ">", "/", "b", "script", "iframe", "<b>", "</b>", "<iframe>", "</
 FRAGMENTS = st.lists(st.sampled_from(PIECES), max_size=30)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(raw=st.one_of(st.text(max_size=300), FRAGMENTS.map("".join)))
-def test_prepared_text_holds_no_markup_and_re_formed_script_is_flagged(raw):
+def test_strip_policy_leaves_no_markup_and_flags_re_formed_script(raw, settings):
+    settings.INPUT_MARKUP_POLICY = "strip"
+
     prepared = visitor_text_prepare(raw)
 
-    assert html_strip(prepared.text) == prepared.text  # nothing left for another pass to remove
+    if prepared.flagged:
+        assert prepared.text == control_characters_remove(raw).strip()  # as received, for staff
+    else:
+        assert html_strip_once(prepared.text) == prepared.text  # nothing left for another pass to remove
     if re.search(r"<\s{0,10}script", html_strip_once(raw), re.IGNORECASE):
         assert prepared.flagged  # a tag re-formed from fragments (`<<b>script>`) is still caught

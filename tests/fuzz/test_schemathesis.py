@@ -31,7 +31,7 @@ MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "25"))
 MODES = (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE)
 FUZZ_UA = "Mozilla/5.0 (X11; Linux x86_64) schemathesis"
 # A schema-valid message can still be refused by rules JSON Schema cannot state (blank once control
-# characters and markup are removed), so "valid data must be accepted" does not hold for /chat.
+# characters are removed and it is trimmed), so "valid data must be accepted" does not hold for /chat.
 EXCLUDED_CHECKS = [positive_data_acceptance]
 SSE_EVENTS = {"delta", "done", "error"}
 

@@ -5,8 +5,8 @@ Unicode, a reply of any length. It is stored and returned as plain JSON text, ca
 LLM_MAX_REPLY_CHARS, with the characters no database can hold removed, and it is never rendered
 as HTML. Covered elsewhere: 500s, garbage and empty answers fall back (chat_app/tests/test_llm_socket.py);
 the widget shows replies through textContent (tests/browser/test_widget.py); Discord posts carry
-`allowed_mentions` none and escaped Markdown (notifications_app/tests/test_formatting.py,
-test_discord.py, test_worker.py).
+`allowed_mentions` none and escaped Markdown (notifications_app/tests/test_text_escape.py,
+test_formatting.py, test_discord.py, test_worker.py).
 """
 
 import pytest
