@@ -3,8 +3,9 @@
 sessions_app/tests/test_authentication.py proves each token defect against GET /auth/session
 (tampered signature and payload, `alg: none`, another HMAC algorithm, wrong key, expired, missing
 `jti`/`exp`/`aud`/`iss`, staff tokens as visitor tokens, ended, expired and deleted sessions). Here
-every visitor path is held to the same, with no side effect, and the staff side gets the reverse
-cases: visitor tokens as staff or refresh tokens, expired staff tokens, deactivated staff.
+every visitor path is held to the same, with no side effect (but erasure, which an ended session's
+token may still do until it expires), and the staff side gets the reverse cases: visitor tokens as
+staff or refresh tokens, expired staff tokens, deactivated staff.
 """
 
 from datetime import timedelta
@@ -86,8 +87,19 @@ BAD_VISITOR_TOKENS = [_expired, _logged_out, _ended_by_staff, _deleted, _tampere
                       _staff_access, _staff_refresh]  # fmt: skip
 
 
-@pytest.mark.parametrize("make_token", BAD_VISITOR_TOKENS, ids=lambda make: make.__name__.strip("_"))
-@pytest.mark.parametrize(("method", "path"), VISITOR_PATHS, ids=lambda value: value)
+ERASURE = ("delete", "/api/v1/auth/session")
+# The contract's one exception: erasure works after logout or after staff ended the session, until
+# the token expires (test_ended_session_token_still_erases below).
+STILL_ERASES = [_logged_out, _ended_by_staff]
+REFUSED_CASES = [
+    pytest.param(make_token, method, path, id=f"{method}-{path}-{make_token.__name__.strip('_')}")
+    for method, path in VISITOR_PATHS
+    for make_token in BAD_VISITOR_TOKENS
+    if not ((method, path) == ERASURE and make_token in STILL_ERASES)
+]
+
+
+@pytest.mark.parametrize(("make_token", "method", "path"), REFUSED_CASES)
 def test_visitor_paths_refuse_bad_token_with_401_and_no_effect(
     visitor, staff_user, fake_model, make_token, method, path
 ):
@@ -103,6 +115,18 @@ def test_visitor_paths_refuse_bad_token_with_401_and_no_effect(
     assert not ChatMessage.objects.exists()
     assert set(ChatSession.objects.values_list("pk", "is_active")) == sessions_before
     assert fake_model.calls == []
+
+
+@pytest.mark.parametrize("make_token", STILL_ERASES, ids=lambda make: make.__name__.strip("_"))
+def test_ended_session_token_still_erases(visitor, staff_user, make_token):
+    client = APIClient(HTTP_USER_AGENT=BROWSER_UA)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {make_token(visitor, staff_user)}")
+
+    assert client.delete(ERASURE[1]).status_code == 204
+    assert not ChatSession.objects.filter(pk=visitor.session.pk).exists()
+    for method, path in VISITOR_PATHS:  # erased: the token is refused from then on, erasure included
+        response = getattr(client, method)(path, {"message": "hello"} if method == "post" else None, format="json")
+        assert response.status_code == 401, (method, path)
 
 
 def test_visitor_token_in_query_string_is_not_accepted(api_client, visitor):
