@@ -1,5 +1,6 @@
 """Rate limits over django-ratelimit, answered as 429 with the seconds left in the window."""
 
+import ipaddress
 import logging
 
 from django.conf import settings
@@ -25,8 +26,20 @@ class LimitUnavailable(ServiceUnavailable):
     wait = 30  # Retry-After
 
 
+# An IPv6 subscriber gets a whole /64 (often more) and picks any address in it at will, so one
+# IPv6 address is not one client; the /64 is (contract, Conventions).
+IPV6_CLIENT_PREFIX = 64
+
+
 def client_ip_key(group: str, request: Request) -> str:
-    return request.client_ip
+    """The client as every per-client limit counts it: its IPv4 address, or its IPv6 /64 network.
+
+    request.client_ip is already canonical, an IPv4-mapped address already IPv4 (chatapi.middleware).
+    """
+    address = ipaddress.ip_address(request.client_ip)
+    if address.version == 4:
+        return str(address)
+    return str(ipaddress.IPv6Network((address, IPV6_CLIENT_PREFIX), strict=False))
 
 
 def visitor_session_key(group: str, request: Request) -> str:
