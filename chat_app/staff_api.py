@@ -80,7 +80,7 @@ class StaffSessionFilter(django_filters.FilterSet):
     email = django_filters.CharFilter(method="filter_email", help_text="Exact address, any case.")
     expired = django_filters.BooleanFilter(method="filter_expired")
     flagged = django_filters.BooleanFilter(method="filter_flagged", help_text="Has flagged messages.")
-    ip_address = IPAddressFilter()
+    ip_address = IPAddressFilter(unpack_ipv4=True)  # `::ffff:a.b.c.d` is the IPv4 client, stored as such
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
