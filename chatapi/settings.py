@@ -227,6 +227,9 @@ SIMPLE_JWT = {
     "REFRESH_TOKEN_LIFETIME": timedelta(hours=12),
     "AUTH_HEADER_TYPES": ("Bearer",),
     "UPDATE_LAST_LOGIN": True,
+    # Staff tokens carry a hash of the password hash they were issued under: a password change
+    # revokes them (access tokens in JWTAuthentication, refresh tokens in chat_app.staff_api).
+    "CHECK_REVOKE_TOKEN": True,
 }
 
 SPECTACULAR_SETTINGS = {

@@ -195,6 +195,83 @@ def test_staff_token_refused_for_deactivated_staff_at_refresh(api_client, staff_
     assert response.status_code == 401
 
 
+STAFF_PASSWORD = "a-strong-staff-password-1"  # conftest's staff_user
+
+
+def _deleted_user(user) -> None:
+    user.delete()
+
+
+def _deactivated(user) -> None:
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+
+
+def _demoted(user) -> None:
+    user.is_staff = False
+    user.save(update_fields=["is_staff"])
+
+
+def _password_changed(user) -> None:
+    user.set_password("another-strong-password-2")
+    user.save(update_fields=["password"])
+
+
+STAFF_ACCOUNT_CHANGES = [_deleted_user, _deactivated, _demoted, _password_changed]
+
+
+def staff_sign_in(client: APIClient) -> dict:
+    response = client.post("/api/v1/staff/token", {"username": "staff", "password": STAFF_PASSWORD}, format="json")
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+@pytest.mark.parametrize("change", STAFF_ACCOUNT_CHANGES, ids=lambda change: change.__name__.strip("_"))
+def test_staff_refresh_refused_once_the_account_changed(api_client, staff_user, change):
+    pair = staff_sign_in(api_client)
+    assert (
+        api_client.post("/api/v1/staff/token/refresh", {"refresh": pair["refresh"]}, format="json").status_code == 200
+    )
+    change(staff_user)
+
+    response = api_client.post("/api/v1/staff/token/refresh", {"refresh": pair["refresh"]}, format="json")
+
+    assert response.status_code == 401, response.content
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    assert "access" not in response.json() and set(response.json()) >= {"detail"}
+
+
+@pytest.mark.parametrize(
+    ("change", "status"), [(_deleted_user, 401), (_deactivated, 401), (_demoted, 403), (_password_changed, 401)],
+    ids=["deleted_user", "deactivated", "demoted", "password_changed"],
+)  # fmt: skip
+def test_staff_access_token_refused_once_the_account_changed(api_client, staff_user, change, status):
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {staff_sign_in(api_client)['access']}")
+    assert api_client.get("/api/v1/staff/sessions").status_code == 200
+    change(staff_user)
+
+    response = api_client.get("/api/v1/staff/sessions")
+
+    assert response.status_code == status, response.content
+    assert set(response.json()) >= {"detail"}
+    if status == 401:
+        assert response["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_staff_tokens_issued_after_a_password_change_work(api_client, staff_user):
+    _password_changed(staff_user)
+    response = api_client.post(
+        "/api/v1/staff/token", {"username": "staff", "password": "another-strong-password-2"}, format="json"
+    )
+    pair = response.json()
+
+    assert (
+        api_client.post("/api/v1/staff/token/refresh", {"refresh": pair["refresh"]}, format="json").status_code == 200
+    )
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {pair['access']}")
+    assert api_client.get("/api/v1/staff/sessions").status_code == 200
+
+
 def test_staff_login_does_not_reveal_which_usernames_exist(api_client, staff_user):
     wrong_password = api_client.post(
         "/api/v1/staff/token", {"username": staff_user.username, "password": "wrong-password-0"}, format="json"
