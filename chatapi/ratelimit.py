@@ -32,7 +32,7 @@ class LimitUnavailable(ServiceUnavailable):
 IPV6_CLIENT_PREFIX = 64
 
 
-def client_ip_key(group: str, request: Request) -> str:
+def client_ip_key(group: str, request: HttpRequest | Request) -> str:
     """The client as every per-client limit counts it: its IPv4 address, or its IPv6 /64 network.
 
     request.client_ip is already canonical, an IPv4-mapped address already IPv4 (chatapi.middleware).
