@@ -45,14 +45,14 @@ def server(django_db_setup):
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 120
         while True:
             if process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"gunicorn did not start:\n{Path(log.name).read_text(errors='replace')[-3000:]}")
-            try:
-                requests.get(f"http://127.0.0.1:{port}/health", timeout=10)
+            try:  # the master listens at once, but answers only once its worker runs (after the preload)
+                requests.get(f"http://127.0.0.1:{port}/health", timeout=30)
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 time.sleep(0.2)
         yield port
     finally:
