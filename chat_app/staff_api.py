@@ -12,7 +12,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework_simplejwt.authentication import JWTAuthentication
-from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from chat_app.models import ChatMessage
@@ -35,6 +35,17 @@ class StaffTokenInput(TokenObtainPairSerializer):
         return data
 
 
+class StaffTokenRefreshInput(TokenRefreshSerializer):
+    """A refresh token speaks for its user only while they exist, are active staff and keep the password
+    they had when it was issued: simplejwt's revoke claim, checked here as on every access token."""
+
+    def validate(self, attrs):
+        user = JWTAuthentication().get_user(self.token_class(attrs["refresh"]))  # deleted, inactive, new password
+        if not user.is_staff:
+            raise AuthenticationFailed(NOT_STAFF, code="no_active_account")
+        return super().validate(attrs)
+
+
 class StaffTokenView(TokenObtainPairView):
     serializer_class = StaffTokenInput
 
@@ -44,6 +55,8 @@ class StaffTokenView(TokenObtainPairView):
 
 
 class StaffTokenRefreshView(TokenRefreshView):
+    serializer_class = StaffTokenRefreshInput
+
     def post(self, request: Request, *args, **kwargs) -> Response:
         rate_limit_enforce(request, group="staff-token", key=client_ip_key, rate=settings.AUTH_RATE_LIMIT)
         return super().post(request, *args, **kwargs)
@@ -80,7 +93,7 @@ class StaffSessionFilter(django_filters.FilterSet):
     email = django_filters.CharFilter(method="filter_email", help_text="Exact address, any case.")
     expired = django_filters.BooleanFilter(method="filter_expired")
     flagged = django_filters.BooleanFilter(method="filter_flagged", help_text="Has flagged messages.")
-    ip_address = IPAddressFilter()
+    ip_address = IPAddressFilter(unpack_ipv4=True)  # `::ffff:a.b.c.d` is the IPv4 client, stored as such
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 
 
 class ChatapiConfig(AppConfig):
@@ -7,3 +8,10 @@ class ChatapiConfig(AppConfig):
 
     def ready(self) -> None:
         from chatapi import checks, schema  # noqa: F401 - registers system checks and schema extensions
+
+
+class ChatAdminConfig(admin_apps.AdminConfig):
+    """Django's admin, on our site: its log-in is rate limited (chatapi.adminsite)."""
+
+    default = False  # ChatapiConfig stays the config of the `chatapi` entry
+    default_site = "chatapi.adminsite.ChatAdminSite"

@@ -44,22 +44,38 @@ def request_body_limit(get_response: Callable[[HttpRequest], HttpResponse]):
     return middleware
 
 
+NO_ADDRESS = "0.0.0.0"  # noqa: S104 - a placeholder for a peer without one (a unix socket), never bound  # nosec B104
+
+
+def ip_address_normalized(text: str) -> str | None:
+    """The address in canonical form, or None if it is not one.
+
+    An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, what a dual-stack listener reports for an IPv4
+    peer) is that IPv4 address; an IPv6 zone (`%eth0`) names an interface of ours, not the client.
+    """
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if address.version == 6:
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        address = ipaddress.IPv6Address(address.packed)  # without the zone
+    return str(address)
+
+
 def client_ip_from(meta: dict, num_proxies: int) -> str:
     """The client's address: REMOTE_ADDR, or the X-Forwarded-For entry written by our outermost proxy.
 
     Entries to the left of that one are the client's own words and cannot be trusted.
     """
-    remote = meta.get("REMOTE_ADDR") or "0.0.0.0"  # noqa: S104 - a placeholder, never bound  # nosec B104
+    remote = ip_address_normalized(meta.get("REMOTE_ADDR") or "") or NO_ADDRESS
     if num_proxies <= 0:
         return remote
     forwarded = [part.strip() for part in meta.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
     if len(forwarded) < num_proxies:
         return remote
-    candidate = forwarded[-num_proxies]
-    try:
-        return str(ipaddress.ip_address(candidate))
-    except ValueError:
-        return remote
+    return ip_address_normalized(forwarded[-num_proxies]) or remote
 
 
 def client_ip(get_response: Callable[[HttpRequest], HttpResponse]):

@@ -1,8 +1,10 @@
 """Rate limits over django-ratelimit, answered as 429 with the seconds left in the window."""
 
+import ipaddress
 import logging
 
 from django.conf import settings
+from django.http import HttpRequest
 from django_ratelimit import ALL
 from django_ratelimit.core import get_usage
 from rest_framework.request import Request
@@ -13,10 +15,10 @@ logger = logging.getLogger(__name__)
 
 LIMIT_UNAVAILABLE = "New sessions and sign-ins are paused for a moment; please retry shortly."
 # What a limit does when the shared cache cannot be reached (SECURITY.md, "Rate limits when the
-# cache is down"). Closed: the limits on minting sessions and on guessing staff passwords, which
-# nothing else bounds. Open (every other group): the chat limits, which the session cap in the
-# database still bounds, so ongoing conversations carry on through a cache outage.
-FAIL_CLOSED_GROUPS = frozenset({"auth-email", "staff-token"})
+# cache is down"). Closed: the limits on minting sessions and on guessing staff passwords (the
+# staff token and the admin log-in), which nothing else bounds. Open (every other group): the chat
+# limits, which the session cap in the database still bounds, so conversations carry on.
+FAIL_CLOSED_GROUPS = frozenset({"auth-email", "staff-token", "admin-login-client", "admin-login-user"})
 
 
 class LimitUnavailable(ServiceUnavailable):
@@ -25,8 +27,20 @@ class LimitUnavailable(ServiceUnavailable):
     wait = 30  # Retry-After
 
 
-def client_ip_key(group: str, request: Request) -> str:
-    return request.client_ip
+# An IPv6 subscriber gets a whole /64 (often more) and picks any address in it at will, so one
+# IPv6 address is not one client; the /64 is (contract, Conventions).
+IPV6_CLIENT_PREFIX = 64
+
+
+def client_ip_key(group: str, request: HttpRequest | Request) -> str:
+    """The client as every per-client limit counts it: its IPv4 address, or its IPv6 /64 network.
+
+    request.client_ip is already canonical, an IPv4-mapped address already IPv4 (chatapi.middleware).
+    """
+    address = ipaddress.ip_address(request.client_ip)
+    if address.version == 4:
+        return str(address)
+    return str(ipaddress.IPv6Network((address, IPV6_CLIENT_PREFIX), strict=False))
 
 
 def visitor_session_key(group: str, request: Request) -> str:
@@ -39,16 +53,46 @@ def rate_limit_enforce(request: Request, *, group: str, key, rate: str) -> None:
     Call it inside the action, after authentication, so per-session keys exist. When the cache is
     unreachable, a group in FAIL_CLOSED_GROUPS raises LimitUnavailable (503); any other lets it pass.
     """
+    usage = _usage(request, group=group, key=key, rate=rate, increment=True)
+    if usage is not None and usage["should_limit"]:
+        _refuse(group, usage)
+
+
+def rate_limit_check(request: HttpRequest, *, group: str, key, rate: str) -> None:
+    """Raise LimitExceeded if `rate` events were already counted for `key` in this window; count nothing.
+
+    For limits on failures only (failed log-ins): check before the attempt, rate_limit_count after it
+    fails. The cache's fail mode is the group's, as in rate_limit_enforce.
+    """
+    usage = _usage(request, group=group, key=key, rate=rate, increment=False)
+    if usage is not None and usage["count"] >= usage["limit"]:
+        _refuse(group, usage)
+
+
+def rate_limit_count(request: HttpRequest, *, group: str, key, rate: str) -> None:
+    """Count one event (a failure) for `key`, refusing nothing: rate_limit_check refuses the next attempt."""
     if not settings.RATE_LIMITING_ENABLED:
         return
     try:
-        usage = get_usage(request, group=group, key=key, rate=rate, method=ALL, increment=True)
+        get_usage(request, group=group, key=key, rate=rate, method=ALL, increment=True)
+    except Exception as exc:  # noqa: BLE001 - the cache boundary; the check before the attempt applied the fail mode
+        logger.error("rate limit count lost, cache unavailable: %s", type(exc).__name__, extra={"limit_group": group})
+
+
+def _usage(request: HttpRequest, *, group: str, key, rate: str, increment: bool) -> dict | None:
+    """django-ratelimit's count for `key`; None when limits are off, or the cache is down and the group fails open."""
+    if not settings.RATE_LIMITING_ENABLED:
+        return None
+    try:
+        return get_usage(request, group=group, key=key, rate=rate, method=ALL, increment=increment)
     except Exception as exc:  # the cache boundary: any cache failure (django-redis has its own types)
         if group in FAIL_CLOSED_GROUPS:
             logger.error("rate limit unavailable, refusing: %s", type(exc).__name__, extra={"limit_group": group})
             raise LimitUnavailable() from exc
         logger.error("rate limit not enforced, cache unavailable: %s", type(exc).__name__)
-        return
-    if usage is not None and usage["should_limit"]:
-        logger.info("rate limit reached", extra={"limit_group": group})
-        raise LimitExceeded(wait=usage["time_left"])
+        return None
+
+
+def _refuse(group: str, usage: dict) -> None:
+    logger.info("rate limit reached", extra={"limit_group": group})
+    raise LimitExceeded(wait=usage["time_left"])

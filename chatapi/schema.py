@@ -1,5 +1,6 @@
-"""OpenAPI descriptions of our own authentication classes."""
+"""OpenAPI descriptions of our own authentication classes and serializers, and the errors of every path."""
 
+from drf_spectacular.contrib.rest_framework_simplejwt import TokenRefreshSerializerExtension
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
@@ -14,6 +15,12 @@ class VisitorSessionScheme(OpenApiAuthenticationExtension):
             "bearerFormat": "JWT",
             "description": "The access_token from POST /api/v1/auth/email.",
         }
+
+
+class StaffTokenRefreshFields(TokenRefreshSerializerExtension):
+    """The staff refresh serializer adds checks, not fields: its body is simplejwt's."""
+
+    target_class = "chat_app.staff_api.StaffTokenRefreshInput"
 
 
 # --- Error responses -------------------------------------------------------------------------

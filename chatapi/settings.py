@@ -36,7 +36,7 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "chatapi.apps.ChatAdminConfig",  # django.contrib.admin with a rate-limited log-in
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -227,6 +227,9 @@ SIMPLE_JWT = {
     "REFRESH_TOKEN_LIFETIME": timedelta(hours=12),
     "AUTH_HEADER_TYPES": ("Bearer",),
     "UPDATE_LAST_LOGIN": True,
+    # Staff tokens carry a hash of the password hash they were issued under: a password change
+    # revokes them (access tokens in JWTAuthentication, refresh tokens in chat_app.staff_api).
+    "CHECK_REVOKE_TOKEN": True,
 }
 
 SPECTACULAR_SETTINGS = {
@@ -252,6 +255,7 @@ SPECTACULAR_SETTINGS = {
 RATE_LIMITING_ENABLED = env.bool("RATE_LIMITING_ENABLED", default=True)
 AUTH_RATE_LIMIT = env.str("AUTH_RATE_LIMIT", default="10/m")
 CHAT_RATE_LIMIT = env.str("CHAT_RATE_LIMIT", default="10/m")
+ADMIN_LOGIN_RATE_LIMIT = env.str("ADMIN_LOGIN_RATE_LIMIT", default="5/m")  # failed log-ins per client and username
 RATELIMIT_USE_CACHE = "default"
 BOT_DETECTION_ENABLED = env.bool("BOT_DETECTION_ENABLED", default=True)
 MIN_USER_AGENT_LENGTH = env.int("MIN_USER_AGENT_LENGTH", default=10)

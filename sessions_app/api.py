@@ -8,6 +8,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from chatapi.ratelimit import client_ip_key, rate_limit_enforce
+from sessions_app.authentication import ended_session_accepted
 from sessions_app.bots import NotABot
 from sessions_app.models import ChatSession
 from sessions_app.services import chat_session_delete, chat_session_end, chat_session_start
@@ -57,14 +58,17 @@ class VisitorSessionViewSet(viewsets.ViewSet):
         }
         return Response(SessionStartOutput(body).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(methods=["get"], responses=SessionOutput)
-    @extend_schema(methods=["delete"], responses={204: None})
-    @action(detail=False, methods=["get", "delete"])
+    @extend_schema(responses=SessionOutput)
+    @action(detail=False, methods=["get"])
     def session(self, request):
-        if request.method == "DELETE":
-            chat_session_delete(session=request.auth)
-            return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(SessionOutput(request.auth).data)
+
+    @extend_schema(responses={204: None})
+    @session.mapping.delete
+    @ended_session_accepted
+    def session_delete(self, request):
+        chat_session_delete(session=request.auth)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=None, responses={204: None})
     @action(detail=False, methods=["post"])

@@ -1,7 +1,8 @@
 """Bearer-token authentication that loads the visitor's session row on every request.
 
 simplejwt's blacklist never checks access tokens and its TokenUser trusts claims, so the session
-row is the source of truth: logout, staff ending a session and expiry take effect at once.
+row is the source of truth: logout, staff ending a session and expiry take effect at once. The one
+exception is an action marked `ended_session_accepted` (the visitor's erasure of their own data).
 """
 
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidTok
 from rest_framework_simplejwt.tokens import UntypedToken
 
 from sessions_app.models import ChatSession
-from sessions_app.selectors import chat_session_live_get
+from sessions_app.selectors import chat_session_live_get, chat_session_unexpired_get
 from sessions_app.tokens import VISITOR_TOKEN_TYPE
 
 SESSION_ENDED = "This chat session has ended or expired; start a new one."
@@ -54,10 +55,31 @@ class VisitorSessionAuthentication(JWTAuthentication):
             if self.leave_other_token_types:
                 return None
             raise AuthenticationFailed(NOT_A_VISITOR_TOKEN, code="token_not_valid")
-        session = chat_session_live_get(session_id=str(token["jti"]))
+        session_id = str(token["jti"])
+        if _action_accepts_ended_session(request):
+            session = chat_session_unexpired_get(session_id=session_id)
+        else:
+            session = chat_session_live_get(session_id=session_id)
         if session is None:
             raise AuthenticationFailed(SESSION_ENDED, code="session_ended")
         return Visitor(session=session), session
+
+
+def ended_session_accepted(handler):
+    """Mark a visitor action that also takes the token of a session that ended but has not expired.
+
+    For erasure only: a visitor may delete their data after logout or after staff ended the session,
+    for as long as the token lives (its `exp` is the session's expiry). Every other action, and any
+    token once its session is deleted or expired, gets 401.
+    """
+    handler.accepts_ended_session = True
+    return handler
+
+
+def _action_accepts_ended_session(request: Request) -> bool:
+    view = request.parser_context.get("view")  # DRF puts the view here; absent outside one
+    handler = getattr(view, getattr(view, "action", None) or "", None)
+    return getattr(handler, "accepts_ended_session", False)
 
 
 class VisitorOrPassAuthentication(VisitorSessionAuthentication):

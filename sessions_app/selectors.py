@@ -12,6 +12,11 @@ def chat_session_live_get(*, session_id: str) -> ChatSession | None:
     return ChatSession.objects.filter(pk=session_id, is_active=True, expires_at__gt=timezone.now()).first()
 
 
+def chat_session_unexpired_get(*, session_id: str) -> ChatSession | None:
+    """The session if it exists and has not expired, live or ended (logout, staff); one query."""
+    return ChatSession.objects.filter(pk=session_id, expires_at__gt=timezone.now()).first()
+
+
 def staff_session_list() -> QuerySet[ChatSession]:
     """Every session with its flagged-message count and a `has_flagged` flag, for staff; one query per page.
 

@@ -317,3 +317,10 @@ def test_staff_sessions_filter_by_ipv6_address(staff_client):
     session_create("four@example.com", ip="198.51.100.2")
 
     assert listed_ids(staff_client, ip_address="2001:DB8:0::1") == {match.pk}
+
+
+def test_staff_sessions_filter_by_ipv4_mapped_address_finds_the_ipv4_client(staff_client):
+    match = session_create("four@example.com", ip="198.51.100.2")
+    session_create("other@example.com", ip="198.51.100.3")
+
+    assert listed_ids(staff_client, ip_address="::ffff:198.51.100.2") == {match.pk}

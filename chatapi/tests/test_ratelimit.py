@@ -7,7 +7,7 @@ from django.core.cache import cache
 from rest_framework.test import APIRequestFactory
 
 from chatapi.exceptions import LimitExceeded
-from chatapi.ratelimit import client_ip_key, rate_limit_enforce
+from chatapi.ratelimit import LimitUnavailable, client_ip_key, rate_limit_check, rate_limit_count, rate_limit_enforce
 
 
 @pytest.fixture
@@ -53,3 +53,38 @@ def test_rate_limit_enforce_fails_open_when_cache_is_down(monkeypatch, request_f
             rate_limit_enforce(request_from_ip, group="test", key=client_ip_key, rate="1/m")
 
     assert "cache unavailable: ConnectionError" in caplog.text
+
+
+def test_rate_limit_check_counts_nothing_and_refuses_once_the_count_is_used_up(request_from_ip):
+    for _ in range(5):
+        rate_limit_check(request_from_ip, group="failures", key=client_ip_key, rate="2/m")  # nothing counted yet
+    rate_limit_count(request_from_ip, group="failures", key=client_ip_key, rate="2/m")
+    rate_limit_check(request_from_ip, group="failures", key=client_ip_key, rate="2/m")
+    rate_limit_count(request_from_ip, group="failures", key=client_ip_key, rate="2/m")
+
+    with pytest.raises(LimitExceeded) as raised:
+        rate_limit_check(request_from_ip, group="failures", key=client_ip_key, rate="2/m")
+
+    assert 1 <= raised.value.wait <= 60
+
+
+def test_rate_limit_check_and_count_do_nothing_when_disabled(settings, request_from_ip):
+    settings.RATE_LIMITING_ENABLED = False
+
+    for _ in range(3):
+        rate_limit_count(request_from_ip, group="failures", key=client_ip_key, rate="1/m")
+        rate_limit_check(request_from_ip, group="failures", key=client_ip_key, rate="1/m")
+
+
+def test_rate_limit_count_never_raises_when_cache_is_down(monkeypatch, request_from_ip, caplog):
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("cache down")
+
+    monkeypatch.setattr(cache, "add", unreachable)
+
+    with caplog.at_level(logging.ERROR, logger="chatapi.ratelimit"):
+        rate_limit_count(request_from_ip, group="admin-login-client", key=client_ip_key, rate="1/m")
+        with pytest.raises(LimitUnavailable):  # the check applies the group's fail mode: closed
+            rate_limit_check(request_from_ip, group="admin-login-client", key=client_ip_key, rate="1/m")
+
+    assert "rate limit count lost, cache unavailable: ConnectionError" in caplog.text

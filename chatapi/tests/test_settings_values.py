@@ -52,3 +52,13 @@ def test_settings_https_only_without_proxy_trusts_no_forwarded_proto():
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "None"
+
+
+def test_settings_admin_login_rate_limit_defaults_to_five_a_minute_and_reads_the_environment():
+    read = "from django.conf import settings; print(settings.ADMIN_LOGIN_RATE_LIMIT)"
+
+    default = manage("shell", "-c", read, SECRET_KEY=strong_secret())
+    configured = manage("shell", "-c", read, SECRET_KEY=strong_secret(), ADMIN_LOGIN_RATE_LIMIT="20/h")
+
+    assert default.stdout.strip().splitlines()[-1] == "5/m", default.stderr
+    assert configured.stdout.strip().splitlines()[-1] == "20/h", configured.stderr

@@ -1,10 +1,12 @@
 """The visitor session endpoints over HTTP: start, read, log out, erase."""
 
 import hashlib
+from datetime import timedelta
 
 import jwt
 import pytest
 from django.conf import settings
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from chat_app.models import ChatMessage
@@ -12,7 +14,9 @@ from sessions_app.authentication import SESSION_ENDED
 from sessions_app.bots import BOT_DETECTED
 from sessions_app.hashing import browser_hash, email_hash
 from sessions_app.models import ChatSession
+from sessions_app.services import chat_session_end
 from sessions_app.tests.factories import BROWSER_UA, exchange_make, session_make
+from sessions_app.tokens import SessionToken
 
 pytestmark = pytest.mark.django_db
 
@@ -204,6 +208,62 @@ def test_session_delete_erases_session_and_messages(visitor_client, visitor, fak
     assert ChatMessage.objects.filter(session=other).count() == 2
     assert_refused(visitor_client.get(SESSION))
     assert_refused(visitor_client.delete(SESSION))
+
+
+def end_by_logout(client: APIClient, session: ChatSession) -> None:
+    assert client.post(LOGOUT).status_code == 204
+
+
+def end_by_staff(client: APIClient, session: ChatSession) -> None:
+    chat_session_end(session=session, reason=ChatSession.EndReason.STAFF)
+
+
+@pytest.mark.parametrize("end", [end_by_logout, end_by_staff], ids=["logout", "staff"])
+def test_session_delete_erases_an_ended_session_until_its_token_expires(visitor_client, visitor, fake_model, end):
+    assert visitor_client.post("/api/v1/chat", {"message": "Please forget me"}, format="json").status_code == 200
+    end(visitor_client, visitor.session)
+    assert_refused(visitor_client.get(SESSION))  # ended: every other visitor endpoint refuses the token
+
+    response = visitor_client.delete(SESSION)
+
+    assert response.status_code == 204
+    assert not ChatSession.objects.filter(pk=visitor.session.pk).exists()
+    assert not ChatMessage.objects.filter(session_id=visitor.session.pk).exists()
+    assert_refused(visitor_client.delete(SESSION))
+    assert_refused(visitor_client.get(SESSION))
+
+
+@pytest.mark.parametrize("end", [end_by_logout, end_by_staff], ids=["logout", "staff"])
+def test_session_ended_token_is_refused_everywhere_but_erasure(visitor_client, visitor, fake_model, end):
+    end(visitor_client, visitor.session)
+
+    assert_refused(visitor_client.get(SESSION))
+    assert visitor_client.head(SESSION).status_code == 401
+    assert_refused(visitor_client.post(LOGOUT))
+    assert_refused(visitor_client.post("/api/v1/chat", {"message": "hi"}, format="json"))
+    assert_refused(visitor_client.get("/api/v1/chat/history"))
+    assert fake_model.calls == []
+    assert ChatSession.objects.filter(pk=visitor.session.pk).exists()
+
+
+def test_session_delete_refuses_an_expired_session(visitor_client, visitor):
+    # Token and session share one lifetime: past it, even erasure is refused (cleanup_sessions erases).
+    ChatSession.objects.filter(pk=visitor.session.pk).update(
+        is_active=False, expires_at=timezone.now() - timedelta(seconds=1), end_reason=ChatSession.EndReason.EXPIRED
+    )
+
+    assert_refused(visitor_client.delete(SESSION))
+    assert ChatSession.objects.filter(pk=visitor.session.pk).exists()
+
+
+def test_session_delete_refuses_expired_token_of_an_ended_session(api_client, visitor):
+    chat_session_end(session=visitor.session, reason=ChatSession.EndReason.LOGOUT)
+    token = SessionToken.for_session(visitor.session)
+    token.set_exp(from_time=timezone.now() - timedelta(hours=2), lifetime=timedelta(hours=1))
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    assert_refused(api_client.delete(SESSION))
+    assert ChatSession.objects.filter(pk=visitor.session.pk).exists()
 
 
 def test_session_endpoints_refuse_other_methods_as_json(visitor_client):

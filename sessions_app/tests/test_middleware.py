@@ -3,6 +3,7 @@
 import pytest
 
 from chatapi.middleware import BODY_TOO_LARGE, client_ip_from
+from chatapi.ratelimit import client_ip_key
 from sessions_app.models import ChatSession
 
 pytestmark = pytest.mark.django_db
@@ -28,6 +29,11 @@ REMOTE = "10.0.0.2"
         ("not-an-ip", 1, REMOTE),
         ("198.51.100.1, 999.1.1.1", 1, REMOTE),
         ("198.51.100.1, ,", 1, "198.51.100.1"),
+        ("::ffff:198.51.100.1", 1, "198.51.100.1"),
+        ("::FFFF:C633:6401", 1, "198.51.100.1"),
+        ("2001:0DB8:0000:0000:0000:0000:0000:0007", 1, "2001:db8::7"),
+        ("fe80::7%eth0", 1, "fe80::7"),
+        ("203.0.113.9, ::ffff:198.51.100.1", 2, "203.0.113.9"),
     ],
 )
 def test_client_ip_from_trusts_only_counted_proxies(forwarded, num_proxies, expected):
@@ -43,6 +49,38 @@ def test_client_ip_from_ignores_spoofed_left_entries(spoofed):
     meta = {"REMOTE_ADDR": REMOTE, "HTTP_X_FORWARDED_FOR": f"{spoofed}, 198.51.100.1"}
 
     assert client_ip_from(meta, 1) == "198.51.100.1"
+
+
+@pytest.mark.parametrize(
+    ("remote", "expected"),
+    [
+        ("::ffff:203.0.113.9", "203.0.113.9"),  # an IPv4 client of a dual-stack ([::]) listener
+        ("2001:db8:0:0::1", "2001:db8::1"),
+        ("fe80::1%2", "fe80::1"),
+        ("203.0.113.9", "203.0.113.9"),
+        ("not-an-address", "0.0.0.0"),  # noqa: S104 - compared, never bound
+        ("", "0.0.0.0"),  # noqa: S104 - a unix socket's peer has no address
+    ],
+)
+def test_client_ip_from_normalizes_the_peer_address(remote, expected):
+    assert client_ip_from({"REMOTE_ADDR": remote}, 0) == expected
+
+
+@pytest.mark.parametrize(
+    ("client_ip", "expected"),
+    [
+        ("203.0.113.9", "203.0.113.9"),
+        ("2001:db8:1:2::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),
+        ("2001:db8:1:3::1", "2001:db8:1:3::/64"),
+        ("::1", "::/64"),
+    ],
+)
+def test_client_ip_key_is_the_address_for_ipv4_and_its_slash_64_for_ipv6(rf, client_ip, expected):
+    request = rf.get("/")
+    request.client_ip = client_ip
+
+    assert client_ip_key("any-group", request) == expected
 
 
 def test_client_ip_from_without_remote_addr_has_a_placeholder():

@@ -3,8 +3,9 @@
 sessions_app/tests/test_authentication.py proves each token defect against GET /auth/session
 (tampered signature and payload, `alg: none`, another HMAC algorithm, wrong key, expired, missing
 `jti`/`exp`/`aud`/`iss`, staff tokens as visitor tokens, ended, expired and deleted sessions). Here
-every visitor path is held to the same, with no side effect, and the staff side gets the reverse
-cases: visitor tokens as staff or refresh tokens, expired staff tokens, deactivated staff.
+every visitor path is held to the same, with no side effect (but erasure, which an ended session's
+token may still do until it expires), and the staff side gets the reverse cases: visitor tokens as
+staff or refresh tokens, expired staff tokens, deactivated staff.
 """
 
 from datetime import timedelta
@@ -86,8 +87,19 @@ BAD_VISITOR_TOKENS = [_expired, _logged_out, _ended_by_staff, _deleted, _tampere
                       _staff_access, _staff_refresh]  # fmt: skip
 
 
-@pytest.mark.parametrize("make_token", BAD_VISITOR_TOKENS, ids=lambda make: make.__name__.strip("_"))
-@pytest.mark.parametrize(("method", "path"), VISITOR_PATHS, ids=lambda value: value)
+ERASURE = ("delete", "/api/v1/auth/session")
+# The contract's one exception: erasure works after logout or after staff ended the session, until
+# the token expires (test_ended_session_token_still_erases below).
+STILL_ERASES = [_logged_out, _ended_by_staff]
+REFUSED_CASES = [
+    pytest.param(make_token, method, path, id=f"{method}-{path}-{make_token.__name__.strip('_')}")
+    for method, path in VISITOR_PATHS
+    for make_token in BAD_VISITOR_TOKENS
+    if not ((method, path) == ERASURE and make_token in STILL_ERASES)
+]
+
+
+@pytest.mark.parametrize(("make_token", "method", "path"), REFUSED_CASES)
 def test_visitor_paths_refuse_bad_token_with_401_and_no_effect(
     visitor, staff_user, fake_model, make_token, method, path
 ):
@@ -103,6 +115,18 @@ def test_visitor_paths_refuse_bad_token_with_401_and_no_effect(
     assert not ChatMessage.objects.exists()
     assert set(ChatSession.objects.values_list("pk", "is_active")) == sessions_before
     assert fake_model.calls == []
+
+
+@pytest.mark.parametrize("make_token", STILL_ERASES, ids=lambda make: make.__name__.strip("_"))
+def test_ended_session_token_still_erases(visitor, staff_user, make_token):
+    client = APIClient(HTTP_USER_AGENT=BROWSER_UA)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {make_token(visitor, staff_user)}")
+
+    assert client.delete(ERASURE[1]).status_code == 204
+    assert not ChatSession.objects.filter(pk=visitor.session.pk).exists()
+    for method, path in VISITOR_PATHS:  # erased: the token is refused from then on, erasure included
+        response = getattr(client, method)(path, {"message": "hello"} if method == "post" else None, format="json")
+        assert response.status_code == 401, (method, path)
 
 
 def test_visitor_token_in_query_string_is_not_accepted(api_client, visitor):
@@ -169,6 +193,83 @@ def test_staff_token_refused_for_deactivated_staff_at_refresh(api_client, staff_
     response = api_client.post("/api/v1/staff/token/refresh", {"refresh": refresh}, format="json")
 
     assert response.status_code == 401
+
+
+STAFF_PASSWORD = "a-strong-staff-password-1"  # conftest's staff_user
+
+
+def _deleted_user(user) -> None:
+    user.delete()
+
+
+def _deactivated(user) -> None:
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+
+
+def _demoted(user) -> None:
+    user.is_staff = False
+    user.save(update_fields=["is_staff"])
+
+
+def _password_changed(user) -> None:
+    user.set_password("another-strong-password-2")
+    user.save(update_fields=["password"])
+
+
+STAFF_ACCOUNT_CHANGES = [_deleted_user, _deactivated, _demoted, _password_changed]
+
+
+def staff_sign_in(client: APIClient) -> dict:
+    response = client.post("/api/v1/staff/token", {"username": "staff", "password": STAFF_PASSWORD}, format="json")
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+@pytest.mark.parametrize("change", STAFF_ACCOUNT_CHANGES, ids=lambda change: change.__name__.strip("_"))
+def test_staff_refresh_refused_once_the_account_changed(api_client, staff_user, change):
+    pair = staff_sign_in(api_client)
+    assert (
+        api_client.post("/api/v1/staff/token/refresh", {"refresh": pair["refresh"]}, format="json").status_code == 200
+    )
+    change(staff_user)
+
+    response = api_client.post("/api/v1/staff/token/refresh", {"refresh": pair["refresh"]}, format="json")
+
+    assert response.status_code == 401, response.content
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    assert "access" not in response.json() and set(response.json()) >= {"detail"}
+
+
+@pytest.mark.parametrize(
+    ("change", "status"), [(_deleted_user, 401), (_deactivated, 401), (_demoted, 403), (_password_changed, 401)],
+    ids=["deleted_user", "deactivated", "demoted", "password_changed"],
+)  # fmt: skip
+def test_staff_access_token_refused_once_the_account_changed(api_client, staff_user, change, status):
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {staff_sign_in(api_client)['access']}")
+    assert api_client.get("/api/v1/staff/sessions").status_code == 200
+    change(staff_user)
+
+    response = api_client.get("/api/v1/staff/sessions")
+
+    assert response.status_code == status, response.content
+    assert set(response.json()) >= {"detail"}
+    if status == 401:
+        assert response["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_staff_tokens_issued_after_a_password_change_work(api_client, staff_user):
+    _password_changed(staff_user)
+    response = api_client.post(
+        "/api/v1/staff/token", {"username": "staff", "password": "another-strong-password-2"}, format="json"
+    )
+    pair = response.json()
+
+    assert (
+        api_client.post("/api/v1/staff/token/refresh", {"refresh": pair["refresh"]}, format="json").status_code == 200
+    )
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {pair['access']}")
+    assert api_client.get("/api/v1/staff/sessions").status_code == 200
 
 
 def test_staff_login_does_not_reveal_which_usernames_exist(api_client, staff_user):

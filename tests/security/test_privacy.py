@@ -13,6 +13,7 @@ from django.apps import apps
 from chat_app.models import ChatMessage
 from sessions_app.hashing import email_hash
 from sessions_app.models import ChatSession
+from sessions_app.services import chat_session_end
 from tests.security.conftest import OTHER_EMAIL, body_of
 
 pytestmark = pytest.mark.django_db
@@ -57,6 +58,33 @@ def test_delete_session_erases_messages_and_queued_deliveries(api_client, other_
         assert not Delivery.objects.filter(message_id__in=message_ids).exists()
         leftovers = str(list(Delivery.objects.exclude(session=other_visitor.session).values("payload")))
         assert EMAIL.lower() not in leftovers.lower() and SECRET_TEXT not in leftovers
+
+
+@pytest.mark.parametrize("ended_by", ["logout", "staff"])
+def test_delete_session_after_it_ended_erases_it_and_its_discord_thread(api_client, fake_model, settings, ended_by):
+    from notifications_app.models import Delivery, DiscordThread
+
+    settings.DISCORD_ENABLED = True  # deliveries are queued in the database; no worker runs here
+    settings.DISCORD_BOT_TOKEN, settings.DISCORD_CHANNEL_ID = "test-token", 1
+    start(api_client)
+    api_client.post("/api/v1/chat", {"message": SECRET_TEXT}, format="json")
+    session = ChatSession.objects.get(email=EMAIL)
+    DiscordThread.objects.create(session=session, thread_id=111, channel_id=1, opening_message_id=222)
+    if ended_by == "logout":
+        assert api_client.post("/api/v1/auth/logout").status_code == 204
+    else:
+        chat_session_end(session=session, reason=ChatSession.EndReason.STAFF)
+    assert Delivery.objects.filter(session=session).exists()
+
+    response = api_client.delete("/api/v1/auth/session")
+
+    assert response.status_code == 204
+    assert not ChatSession.objects.filter(pk=session.pk).exists()
+    assert not ChatMessage.objects.filter(session_id=session.pk).exists()
+    assert not Delivery.objects.filter(session_id=session.pk).exists()
+    deletion = Delivery.objects.get(kind=Delivery.Kind.THREAD_DELETED)
+    assert deletion.payload["thread_id"] == "111"
+    assert api_client.delete("/api/v1/auth/session").status_code == 401
 
 
 def test_email_hash_is_keyed_not_a_digest_a_dictionary_reverses(settings):
