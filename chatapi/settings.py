@@ -213,6 +213,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "chatapi.exceptions.api_exception_handler",
+    "DEFAULT_METADATA_CLASS": "chatapi.metadata.APIMetadata",
     "UNAUTHENTICATED_USER": None,
 }
 

@@ -1,0 +1,59 @@
+"""Admin lists that answer junk in their query string with the plain list (Django's `?e=1`), never a 500."""
+
+from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ChangeList
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group, User
+from django.db import DataError, transaction
+
+
+class StrictChangeList(ChangeList):
+    """A list filtered only by what its own filters, date drill-down and search offer.
+
+    Django's list also applies any look-up on the model's own fields from the query string, and
+    some fail only when the query runs (`?email__regex=(`, `?created_at__year=99999999999`), while the
+    page renders: a 500. Here such a look-up is refused up front, and a value the database refuses
+    for an offered filter or the search is refused as the query runs; both lead to the plain list.
+    """
+
+    def get_filters(self, request):
+        try:
+            filters = super().get_filters(request)
+        except (OverflowError, ValueError) as exc:  # a date drill-down past the calendar's end
+            raise IncorrectLookupParameters(exc) from exc
+        remaining = set(filters[2])
+        hierarchy = self.date_hierarchy
+        if hierarchy and f"{hierarchy}__year" in self.params:
+            remaining -= {f"{hierarchy}__gte", f"{hierarchy}__lt"}  # the drill-down's own bounds
+        if remaining:
+            raise IncorrectLookupParameters(f"no filter of this list takes {sorted(remaining)}")
+        return filters
+
+    def get_results(self, request):
+        try:
+            with transaction.atomic():  # on PostgreSQL a refused value must not break the connection's transaction
+                super().get_results(request)
+        except (DataError, OverflowError, ValueError) as exc:
+            raise IncorrectLookupParameters(exc) from exc
+
+
+class StrictChangeListAdmin(admin.ModelAdmin):
+    """Every list of the staff console, Django's own included (below), is a StrictChangeList."""
+
+    def get_changelist(self, request, **kwargs):
+        return StrictChangeList
+
+
+class StrictUserAdmin(StrictChangeListAdmin, UserAdmin):
+    pass
+
+
+class StrictGroupAdmin(StrictChangeListAdmin, GroupAdmin):
+    pass
+
+
+admin.site.unregister(User)
+admin.site.register(User, StrictUserAdmin)
+admin.site.unregister(Group)
+admin.site.register(Group, StrictGroupAdmin)
