@@ -1,4 +1,4 @@
-"""Admin lists that answer junk in their query string with the plain list (Django's `?e=1`), never a 500."""
+"""Every admin list of the staff console: junk in its query string gets the plain list, never a 500; fits a phone."""
 
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
@@ -39,7 +39,10 @@ class StrictChangeList(ChangeList):
 
 
 class StrictChangeListAdmin(admin.ModelAdmin):
-    """Every list of the staff console, Django's own included (below), is a StrictChangeList."""
+    """Every list of the staff console, Django's own included (below): a StrictChangeList, usable on a phone."""
+
+    class Media:
+        css = {"all": ["chatapi/admin_lists.css"]}
 
     def get_changelist(self, request, **kwargs):
         return StrictChangeList
