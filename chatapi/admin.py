@@ -1,4 +1,4 @@
-"""Every admin list of the staff console: junk in its query string gets the plain list, never a 500; fits a phone."""
+"""The staff console's admins: junk in a list's query string or in an object's id is never a 500; lists fit a phone."""
 
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
@@ -38,8 +38,9 @@ class StrictChangeList(ChangeList):
             raise IncorrectLookupParameters(exc) from exc
 
 
-class StrictChangeListAdmin(admin.ModelAdmin):
-    """Every list of the staff console, Django's own included (below): a StrictChangeList, usable on a phone."""
+class ConsoleModelAdmin(admin.ModelAdmin):
+    """Every model of the staff console, Django's own included (below): strict lists that fit a phone,
+    and an id the database cannot hold naming no object, as any unknown id does."""
 
     class Media:
         css = {"all": ["chatapi/admin_lists.css"]}
@@ -47,16 +48,23 @@ class StrictChangeListAdmin(admin.ModelAdmin):
     def get_changelist(self, request, **kwargs):
         return StrictChangeList
 
+    def get_object(self, request, object_id, from_field=None):
+        try:
+            with transaction.atomic():  # on PostgreSQL a refused value must not break the connection's transaction
+                return super().get_object(request, object_id, from_field)
+        except DataError:  # a NUL in a text id, which PostgreSQL refuses to compare
+            return None
 
-class StrictUserAdmin(StrictChangeListAdmin, UserAdmin):
+
+class ConsoleUserAdmin(ConsoleModelAdmin, UserAdmin):
     pass
 
 
-class StrictGroupAdmin(StrictChangeListAdmin, GroupAdmin):
+class ConsoleGroupAdmin(ConsoleModelAdmin, GroupAdmin):
     pass
 
 
 admin.site.unregister(User)
-admin.site.register(User, StrictUserAdmin)
+admin.site.register(User, ConsoleUserAdmin)
 admin.site.unregister(Group)
-admin.site.register(Group, StrictGroupAdmin)
+admin.site.register(Group, ConsoleGroupAdmin)

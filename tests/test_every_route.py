@@ -4,6 +4,7 @@ import inspect
 import json
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
+from urllib.parse import quote as url_quote
 from urllib.parse import urlencode
 
 import pytest
@@ -193,6 +194,32 @@ def test_no_route_answers_5xx_to_any_method_body_or_identity(world, settings, id
                 found.append(f"{method} {path}: {problem}")
 
     assert len(paths) > 60  # the API, /health, the docs, the demo page and the whole admin
+    assert not found, "\n".join(found)
+
+
+# Ids that name nothing, or that no column can hold (a NUL is refused by PostgreSQL itself).
+JUNK_IDS = ["\x00", "99999999999999999999", "x" * 300, "%"]
+
+
+@pytest.mark.parametrize("identity", IDENTITIES)
+def test_no_route_answers_5xx_to_ids_that_name_nothing(world, identity):
+    client = identity_client(identity, world)
+    signed_in = SimpleCookie(client.cookies)
+    found = []
+    for regex, _ in route_patterns():
+        for template, parameters in normalize(regex):
+            for junk in JUNK_IDS if parameters else ():
+                path = "/" + template % dict.fromkeys(parameters, url_quote(junk, safe=""))
+                for method in ("GET", "POST", "DELETE"):
+                    undo = transaction.savepoint()
+                    try:
+                        problem = contract_problem(path, method, client.generic(method, path))
+                    finally:
+                        transaction.savepoint_rollback(undo)
+                        client.cookies = SimpleCookie(signed_in)
+                    if problem:
+                        found.append(f"{method} {path[:120]}: {problem}")
+
     assert not found, "\n".join(found)
 
 
