@@ -39,8 +39,11 @@ class StrictChangeList(ChangeList):
 
 
 class ConsoleModelAdmin(admin.ModelAdmin):
-    """Every model of the staff console, Django's own included (below): strict lists that fit a phone,
-    and an id the database cannot hold naming no object, as any unknown id does."""
+    """Every model admin of the staff console, Django's own included (below).
+
+    Its lists are StrictChangeLists that fit a phone; an id the database cannot hold names no object,
+    as any unknown id does.
+    """
 
     class Media:
         css = {"all": ["chatapi/admin_lists.css"]}
