@@ -15,12 +15,8 @@ BROWSER_UA = "Mozilla/5.0 (X11; Linux x86_64) pytest"
 
 @pytest.fixture(autouse=True)
 def _isolated(settings):
-    """Every test starts with an empty cache (rate-limit counters) and static files from finders."""
+    """Every test starts with an empty cache (rate-limit counters); static files as in production."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed, tests only
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
     cache.clear()
     yield
     cache.clear()

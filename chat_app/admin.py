@@ -7,12 +7,13 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from chat_app.models import ChatMessage
+from chatapi.admin import ConsoleModelAdmin
 
 SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{32}$")
 
 
 @admin.register(ChatMessage)
-class ChatMessageAdmin(admin.ModelAdmin):
+class ChatMessageAdmin(ConsoleModelAdmin):
     list_display = ["id", "session", "kind", "excerpt", "flagged", "fallback", "model", "created_at"]
     list_filter = ["kind", "flagged", "fallback"]
     search_fields = ["content"]

@@ -8,6 +8,7 @@ from django.views.defaults import page_not_found, permission_denied, server_erro
 from django_ratelimit.exceptions import Ratelimited
 from rest_framework import status
 from rest_framework.exceptions import APIException, ParseError
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
@@ -49,6 +50,10 @@ def api_exception_handler(exc: Exception, context: dict) -> Response:
     elif isinstance(exc, (OperationalError, InterfaceError)):
         logger.error("database unavailable: %s", type(exc).__name__)
         exc = ServiceUnavailable()
+    request = context.get("request")
+    if request is not None:
+        # An error is JSON on every API view, the ones that render HTML or YAML (docs, schema) included.
+        request.accepted_renderer, request.accepted_media_type = JSONRenderer(), JSONRenderer.media_type
     response = exception_handler(exc, context)
     if response is not None:
         return response

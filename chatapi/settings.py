@@ -1,6 +1,8 @@
 """Django settings for the chat API, read from the environment (or a `.env` file) in one place."""
 
+import re
 import sys
+import warnings
 from datetime import timedelta
 from pathlib import Path
 
@@ -144,10 +146,14 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    "staticfiles": {"BACKEND": "chatapi.storage.HashedWhenCollectedStorage"},
 }
-WHITENOISE_USE_FINDERS = DEBUG
-WHITENOISE_MANIFEST_STRICT = False  # before collectstatic, fall back to unhashed names
+# The app serves its static files with or without collectstatic: collected ones under hashed names
+# (cached for good), every file also under its own name from the apps' static directories.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_ROOT = BASE_DIR / "chatapi" / "site_root"  # /favicon.ico, at the site's root
+# An absent STATIC_ROOT just means collectstatic has not run, which is supported: no warning.
+warnings.filterwarnings("ignore", message=f"No directory at: {re.escape(str(STATIC_ROOT))}")
 
 # --- HTTP security ----------------------------------------------------------------------------
 HTTPS_ONLY = env.bool("HTTPS_ONLY", default=False)
@@ -207,6 +213,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "chatapi.exceptions.api_exception_handler",
+    "DEFAULT_METADATA_CLASS": "chatapi.metadata.APIMetadata",
     "UNAUTHENTICATED_USER": None,
 }
 

@@ -3,12 +3,13 @@
 from django.contrib import admin, messages
 from django.http import HttpRequest
 
+from chatapi.admin import ConsoleModelAdmin
 from notifications_app.models import Delivery, DiscordThread
 from notifications_app.services import deliveries_retry
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin):
+class DeliveryAdmin(ConsoleModelAdmin):
     list_display = [
         "id",
         "kind",
@@ -50,7 +51,7 @@ class DeliveryAdmin(admin.ModelAdmin):
 
 
 @admin.register(DiscordThread)
-class DiscordThreadAdmin(admin.ModelAdmin):
+class DiscordThreadAdmin(ConsoleModelAdmin):
     list_display = ["session", "thread_id", "channel_id", "created_at"]
     list_select_related = ["session"]
     search_fields = ["=session__id", "=thread_id"]

@@ -13,6 +13,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 
 from chat_app.models import ChatMessage
+from chatapi.admin import ConsoleModelAdmin
 from notifications_app.models import Delivery, DiscordThread
 from sessions_app.hashing import email_hash
 from sessions_app.models import ChatSession
@@ -108,7 +109,7 @@ LIFETIME_FIELDS = ["created_at", "last_activity_at", "expires_at", "user_message
 
 
 @admin.register(ChatSession)
-class ChatSessionAdmin(admin.ModelAdmin):
+class ChatSessionAdmin(ConsoleModelAdmin):
     list_display = ["short_id", "email", "ip_address", "created_at", "last_activity_at", "user_message_count",
                     "has_flagged", "is_active", "is_expired"]  # fmt: skip
     list_filter = ["is_active", ExpiredFilter, FlaggedFilter]

@@ -1,0 +1,60 @@
+"""Static files under the production storage: served with or without collectstatic, a missing one a 404."""
+
+import re
+
+import pytest
+from django.core.management import call_command
+from django.templatetags.static import static
+from django.test import Client
+
+from testing.page_crawl import MISSING_STATIC_FILE, PAGES, Fetched, crawl, problems
+
+pytestmark = pytest.mark.django_db
+
+
+def client_fetch(client: Client):
+    def fetch(path: str) -> Fetched:
+        response = client.get(path)
+        # Read to the end: the client closes a file's answer then (closing it here would end the request's
+        # database connection too, as a finished request does).
+        return Fetched(response.status_code, response.get("Content-Type", ""), response.getvalue())
+
+    return fetch
+
+
+def test_the_production_storage_is_the_one_under_test(settings):
+    assert settings.STORAGES["staticfiles"]["BACKEND"] == "chatapi.storage.HashedWhenCollectedStorage"
+
+
+def test_without_collectstatic_every_page_and_every_file_it_loads_answers_200(settings, tmp_path):
+    settings.STATIC_ROOT = tmp_path / "staticfiles"  # never collected
+    fetch = client_fetch(Client())
+
+    seen = crawl(fetch)
+
+    assert problems(seen, fetch(MISSING_STATIC_FILE)) == []
+    assert static("chat_app/no-such-file.js") == "/static/chat_app/no-such-file.js"  # named, not an error
+    assert set(PAGES) <= set(seen)
+    static_files = [path for path in seen if path.startswith("/static/")]
+    assert "/static/chat_app/widget.js" in static_files  # by its own name, from the app's static directory
+    assert any(path.startswith("/static/admin/css/") for path in static_files)
+    assert any(path.startswith("/static/drf_spectacular_sidecar/swagger-ui-dist/") for path in static_files)
+    assert any(path.startswith("/static/admin/img/") for path in static_files)  # loaded by the admin's CSS
+
+
+def test_after_collectstatic_pages_load_hashed_names_cached_for_good(settings, tmp_path):
+    settings.STATIC_ROOT = tmp_path / "staticfiles"
+    call_command("collectstatic", interactive=False, verbosity=0)
+    client = Client()
+    fetch = client_fetch(client)
+
+    seen = crawl(fetch)
+
+    assert problems(seen, fetch(MISSING_STATIC_FILE)) == []
+    assert static("chat_app/no-such-file.js") == "/static/chat_app/no-such-file.js"  # not in the manifest
+    widget = [path for path in seen if re.fullmatch(r"/static/chat_app/widget\.[0-9a-f]{12}\.js", path)]
+    assert widget, sorted(seen)
+    response = client.get(widget[0])
+    assert response.status_code == 200
+    assert "immutable" in response["Cache-Control"]
+    response.getvalue()
