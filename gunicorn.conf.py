@@ -105,9 +105,10 @@ def _modules_first_calls_import() -> list[str] | None:
 def when_ready(server) -> None:
     """Load, in the master before the workers fork, what each worker would otherwise load itself.
 
-    The URLconf (and so litellm), then what litellm imports lazily on its first call and first
-    stream (its tokenizer alone is ~40 MB): the workers share it all copy-on-write, and no visitor's
-    first request waits on an import.
+    The URLconf and litellm (which commands never import: chatapi.wsgi loads it as the server
+    starts), then what litellm imports lazily on its first call and first stream (its tokenizer
+    alone is ~40 MB): the workers share it all copy-on-write, and no visitor's first request waits
+    on an import.
     """
     if server.cfg.preload_app:
         import gc
@@ -115,7 +116,10 @@ def when_ready(server) -> None:
 
         from django.urls import resolve
 
+        from chat_app.llm import litellm_client
+
         resolve("/health")
+        litellm_client()
         names = _modules_first_calls_import()
         if names is None:
             server.log.warning("model client warm-up failed: each worker imports what it needs itself")

@@ -14,3 +14,8 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatapi.settings")
 
 application = get_wsgi_application()
+
+# The server is starting (under gunicorn, once in the master, before it forks the workers).
+from chat_app.llm import model_client_prepare  # noqa: E402 - needs the apps loaded above
+
+model_client_prepare()
