@@ -4,7 +4,7 @@ import logging
 import os
 import sys
 
-from chatapi.logformat import LOG_FORMATTERS
+from chatapi.logformat import LOG_FORMATTERS, SECRET_SETTINGS, PrivateDataFilter
 
 wsgi_app = "chatapi.wsgi:application"
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"  # every interface: a container's port; TLS goes in front
@@ -50,25 +50,32 @@ class _RequestIdField(logging.Filter):
         return True
 
 
-# Gunicorn's own lines in the app's format, so one parser reads them all. Read from the environment
-# only (not .env): set LOG_FORMAT=text there for plain lines.
+# Gunicorn's own lines in the app's format, so one parser reads them all, and through the app's
+# privacy filter (an error line can quote a whole request line). Read from the environment only
+# (not .env): set LOG_FORMAT=text there for plain lines.
 _log_format = os.environ.get("LOG_FORMAT", "json")
+_log_level = os.environ.get("LOG_LEVEL", "INFO").upper()
+if _log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    _log_level = "INFO"  # the app's settings refuse it with a one-line reason once they load
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": _RequestIdField}},
+    "filters": {
+        "request_id": {"()": _RequestIdField},
+        "private": {"()": PrivateDataFilter, "secrets": [os.environ.get(name) for name in SECRET_SETTINGS]},
+    },
     "formatters": LOG_FORMATTERS,
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "stream": "ext://sys.stdout",
-            "filters": ["request_id"],
+            "filters": ["request_id", "private"],
             "formatter": "text" if _log_format == "text" else "json",
         },
     },
-    "root": {"level": "INFO", "handlers": ["console"]},  # replaced by the app's LOGGING once it loads
+    "root": {"level": _log_level, "handlers": ["console"]},  # replaced by the app's LOGGING once it loads
     "loggers": {
-        "gunicorn.error": {"level": "INFO", "handlers": ["console"], "propagate": False},
+        "gunicorn.error": {"level": _log_level, "handlers": ["console"], "propagate": False},
         "gunicorn.access": {"level": "INFO", "handlers": ["console"], "propagate": False},
     },
 }

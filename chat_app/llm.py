@@ -23,6 +23,8 @@ logger = logging.getLogger(__name__)
 # Before any import of litellm, whoever makes it: litellm otherwise fetches its price map over the
 # network at import time.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+# litellm's loggers, which it gives a handler of its own (plain text on stdout/stderr) at import.
+LITELLM_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy")
 _loading = threading.Lock()
 
 
@@ -39,6 +41,9 @@ def litellm_client() -> ModuleType:
         litellm.suppress_debug_info = True
         litellm.drop_params = True  # a provider without `temperature` or `max_tokens` still answers
         litellm.disable_streaming_logging = True  # per-chunk logging costs 100+ ms of CPU per streamed reply
+        for name in LITELLM_LOGGERS:
+            # Its records go to the root handler instead, in the app's format and through its filters.
+            logging.getLogger(name).handlers.clear()
         return litellm
 
 

@@ -8,7 +8,7 @@ import csp.constants
 import environ
 
 from chatapi import __version__
-from chatapi.logformat import LOG_FORMATTERS
+from chatapi.logformat import LOG_FORMATTERS, SECRET_SETTINGS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -311,18 +311,26 @@ LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "django_guid.log_filters.CorrelationId", "correlation_id_field": "request_id"}},
+    "filters": {
+        "request_id": {"()": "django_guid.log_filters.CorrelationId", "correlation_id_field": "request_id"},
+        # No email, token or query string in any line (contract, Conventions); last, after the fields are in.
+        "private": {"()": "chatapi.logformat.PrivateDataFilter", "secrets": [globals()[n] for n in SECRET_SETTINGS]},
+    },
     "formatters": LOG_FORMATTERS,
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "stream": "ext://sys.stdout",  # one stream with gunicorn's own lines
-            "filters": ["request_id"],
+            "filters": ["request_id", "private"],
             "formatter": "json" if LOG_FORMAT == "json" else "text",
         },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # Django's own handlers (runserver's request lines on stderr, admin mails, debug console)
+        # would bypass the filter: their records go to the root's handler instead.
+        "django": {"handlers": [], "propagate": True},
+        "django.server": {"handlers": [], "propagate": True},
         "django_guid": {"level": "WARNING"},
         # Model-client libraries can echo prompts at INFO/DEBUG; visitors' words stay out of logs.
         "LiteLLM": {"level": "WARNING"},
