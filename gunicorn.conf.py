@@ -4,17 +4,21 @@ import logging
 import os
 import sys
 
+from chatapi.environment import SettingsEnv
 from chatapi.logformat import LOG_FORMATTERS, SECRET_SETTINGS, PrivateDataFilter
 
+env = SettingsEnv()  # from the environment only, not .env; a malformed value stops the start with one line
+
 wsgi_app = "chatapi.wsgi:application"
-bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"  # every interface: a container's port; TLS goes in front
+# Every interface: a container's port; TLS goes in front.
+bind = f"0.0.0.0:{env.int('PORT', default=8000, minimum=1, maximum=65535)}"
 
 # Threads, not processes: a request spends most of its time waiting on the model, which frees the GIL.
 # More than one process needs CACHE_URL on a shared cache (Redis): with the default local-memory
 # cache each process keeps its own rate-limit counters (`manage.py check` warns, chatapi.W001).
 worker_class = "gthread"
-workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
-threads = int(os.environ.get("THREADS", "16"))
+workers = env.int("WEB_CONCURRENCY", default=1, minimum=1)
+threads = env.int("THREADS", default=16, minimum=1)
 
 # Load the app, and with it the URLconf and litellm (~4 s and ~200 MB), once in the master;
 # the workers share that memory copy-on-write and start at once.
@@ -22,7 +26,7 @@ preload_app = True
 
 # A chat request can wait LLM_TIMEOUT seconds for the model, and an idempotent retry a little longer:
 # let it finish on shutdown and never count it as a hung worker.
-_llm_timeout = int(float(os.environ.get("LLM_TIMEOUT", "30")))
+_llm_timeout = int(env.float("LLM_TIMEOUT", default=30, above=True))
 timeout = _llm_timeout + 15
 graceful_timeout = _llm_timeout + 15
 keepalive = 5  # above 2 so a reverse proxy's pooled connections are not cut mid-reuse
@@ -53,10 +57,8 @@ class _RequestIdField(logging.Filter):
 # Gunicorn's own lines in the app's format, so one parser reads them all, and through the app's
 # privacy filter (an error line can quote a whole request line). Read from the environment only
 # (not .env): set LOG_FORMAT=text there for plain lines.
-_log_format = os.environ.get("LOG_FORMAT", "json")
-_log_level = os.environ.get("LOG_LEVEL", "INFO").upper()
-if _log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
-    _log_level = "INFO"  # the app's settings refuse it with a one-line reason once they load
+_log_format = env.choice("LOG_FORMAT", "json", ("json", "text"))
+_log_level = env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # A fresh interpreter, as the gunicorn master is: in the test process everything is imported already.
@@ -65,3 +67,21 @@ def test_the_master_preloads_litellm_that_the_app_alone_imports_on_first_use():
     assert preloaded <= set(report["modules"])  # the workers fork with all of it in shared memory
     assert report["warnings"] == []
     assert report["threads"] == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("PORT", "http"), ("PORT", "70000"), ("THREADS", "0"), ("LLM_TIMEOUT", "soon"), ("LOG_LEVEL", "loud"),
+     ("LOG_FORMAT", "xml")],
+)  # fmt: skip
+def test_the_config_refuses_a_malformed_setting_with_one_line(name, value):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), name: value}
+
+    done = subprocess.run(  # noqa: S603 - the venv's gunicorn and our config file
+        [str(Path(sys.executable).parent / "gunicorn"), "-c", "gunicorn.conf.py", "--check-config"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [done.stderr.strip()]
+    assert f"{name}={value!r} is not valid: expected" in done.stderr
