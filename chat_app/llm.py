@@ -228,9 +228,17 @@ def _cost_of(response) -> Decimal | None:
     return Decimal(str(round(cost, 8))) if isinstance(cost, int | float) and cost > 0 else None
 
 
+NO_MODEL_CONFIGURED = (
+    "no model is configured, so every chat gets the fallback reply: set LLM_MODEL and LLM_API_KEY (or LLM_API_BASE "
+    "for an OpenAI-compatible server), see the README, Using a real model"
+)
+
+
 def model_client_prepare() -> None:
-    """At server start: load the model client before a visitor waits on it."""
+    """At server start: load the model client before a visitor waits on it; say once if no model is configured."""
     litellm_client()
+    if not llm_is_configured():
+        logger.warning(NO_MODEL_CONFIGURED)
 
 
 def llm_is_configured() -> bool:

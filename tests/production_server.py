@@ -59,15 +59,20 @@ def server_environment(directory: Path, **env: str) -> dict[str, str]:
 
 
 @contextmanager
-def production_server(directory: Path, env: dict[str, str], *, timeout: float = 120) -> Iterator[ProductionServer]:
-    """Migrate a fresh database, start gunicorn with `env` until /health answers, and stop it (SIGTERM) after."""
+def production_server(
+    directory: Path, env: dict[str, str], *, command: list[str] | None = None, timeout: float = 120
+) -> Iterator[ProductionServer]:
+    """Migrate a fresh database, start gunicorn with `env` until /health answers, and stop it (SIGTERM) after.
+
+    `command` starts another server instead (`manage.py runserver`, as scripts/serve does).
+    """
     manage(env, "migrate", "--noinput")
     server = ProductionServer(
         url=f"http://127.0.0.1:{env['PORT']}", stdout=directory / "stdout.log", stderr=directory / "stderr.log"
     )
     with server.stdout.open("wb") as stdout, server.stderr.open("wb") as stderr:
         process = subprocess.Popen(  # noqa: S603 - the venv's gunicorn and our config file
-            [str(GUNICORN), "-c", "gunicorn.conf.py"], cwd=ROOT, env=env, stdout=stdout, stderr=stderr
+            command or [str(GUNICORN), "-c", "gunicorn.conf.py"], cwd=ROOT, env=env, stdout=stdout, stderr=stderr
         )
         try:
             deadline = time.monotonic() + timeout
