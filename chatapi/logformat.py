@@ -26,8 +26,10 @@ TOKEN_REDACTED = "[token]"  # noqa: S105 - a placeholder, not a password  # nose
 # A JWT (visitor and staff access and refresh tokens) is base64url JSON, so it starts with eyJ; a
 # Discord bot token is the bot's id in base64, a timestamp and an HMAC; provider API keys are
 # OpenAI's and Anthropic's, Google's, Groq's, GitHub's and Slack's.
+# The lookbehind after "eyJ" (a word's start only) keeps a run of "eyJeyJ..." linear: the scan for its
+# dot is tried once per run, not once per "eyJ", and the literal still leads the search.
 _TOKEN = re.compile(
-    r"eyJ[\w-]*\.[\w-]*(?:\.[\w-]*)?"
+    r"eyJ(?<![\w-]eyJ)[\w-]*\.[\w-]*(?:\.[\w-]*)?"
     r"|[MNO][\w-]{23,27}\.[\w-]{6,7}\.[\w-]{27,}"
     r"|(?:sk[-_]|AIza|gsk_|gh[pousr]_|xox[abprs]-)[\w-]{16,}"
 )
