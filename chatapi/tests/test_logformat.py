@@ -147,6 +147,7 @@ def test_filter_removes_known_secret_values_wherever_they_appear():
         "not preloaded: litellm.litellm_core_utils.default_encoding",
         "Is the database up? It answered in 3 ms",
         "Booting worker with pid: 13371",
+        "queued task-0123456789abcdefghij and desk_0123456789abcdefghij",  # "sk-", "sk_" inside a word
     ],
 )
 def test_filter_leaves_ordinary_lines_alone(ordinary):

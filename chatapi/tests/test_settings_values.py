@@ -76,6 +76,8 @@ MALFORMED = [
     ("DATABASE_URL", "postgres://app@db:fivefour/chat", "postgres://"),
     ("CACHE_URL", "memcache://127.0.0.1:11211", "redis://"),
     ("CACHE_URL", "redis://127.0.0.1:port/0", "redis://"),
+    ("LLM_API_BASE", "127.0.0.1:8001/v1", "http://"),
+    ("DISCORD_API_BASE", "discord.com/api/v10", "http://"),
 ]
 
 
