@@ -13,6 +13,15 @@ from testing.llm_server import StubModelServer
 BROWSER_UA = "Mozilla/5.0 (X11; Linux x86_64) pytest"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _model_client_loaded():
+    """litellm loaded once up front, as the server loads it at start (chatapi/wsgi.py): the app alone
+    imports it on its first model call, and a test timing that call must not time a 4 s import."""
+    from chat_app.llm import litellm_client
+
+    litellm_client()
+
+
 @pytest.fixture(autouse=True)
 def _isolated(settings):
     """Every test starts with an empty cache (rate-limit counters); static files as in production."""

@@ -4,17 +4,21 @@ import logging
 import os
 import sys
 
-from chatapi.logformat import LOG_FORMATTERS
+from chatapi.environment import SettingsEnv
+from chatapi.logformat import LOG_FORMATTERS, SECRET_SETTINGS, PrivateDataFilter
+
+env = SettingsEnv()  # from the environment only, not .env; a malformed value stops the start with one line
 
 wsgi_app = "chatapi.wsgi:application"
-bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"  # every interface: a container's port; TLS goes in front
+# Every interface: a container's port; TLS goes in front.
+bind = f"0.0.0.0:{env.int('PORT', default=8000, minimum=1, maximum=65535)}"
 
 # Threads, not processes: a request spends most of its time waiting on the model, which frees the GIL.
 # More than one process needs CACHE_URL on a shared cache (Redis): with the default local-memory
 # cache each process keeps its own rate-limit counters (`manage.py check` warns, chatapi.W001).
 worker_class = "gthread"
-workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
-threads = int(os.environ.get("THREADS", "16"))
+workers = env.int("WEB_CONCURRENCY", default=1, minimum=1)
+threads = env.int("THREADS", default=16, minimum=1)
 
 # Load the app, and with it the URLconf and litellm (~4 s and ~200 MB), once in the master;
 # the workers share that memory copy-on-write and start at once.
@@ -22,7 +26,7 @@ preload_app = True
 
 # A chat request can wait LLM_TIMEOUT seconds for the model, and an idempotent retry a little longer:
 # let it finish on shutdown and never count it as a hung worker.
-_llm_timeout = int(float(os.environ.get("LLM_TIMEOUT", "30")))
+_llm_timeout = int(env.float("LLM_TIMEOUT", default=30, above=True))
 timeout = _llm_timeout + 15
 graceful_timeout = _llm_timeout + 15
 keepalive = 5  # above 2 so a reverse proxy's pooled connections are not cut mid-reuse
@@ -50,25 +54,30 @@ class _RequestIdField(logging.Filter):
         return True
 
 
-# Gunicorn's own lines in the app's format, so one parser reads them all. Read from the environment
-# only (not .env): set LOG_FORMAT=text there for plain lines.
-_log_format = os.environ.get("LOG_FORMAT", "json")
+# Gunicorn's own lines in the app's format, so one parser reads them all, and through the app's
+# privacy filter (an error line can quote a whole request line). Read from the environment only
+# (not .env): set LOG_FORMAT=text there for plain lines.
+_log_format = env.choice("LOG_FORMAT", "json", ("json", "text"))
+_log_level = env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": _RequestIdField}},
+    "filters": {
+        "request_id": {"()": _RequestIdField},
+        "private": {"()": PrivateDataFilter, "secrets": [os.environ.get(name) for name in SECRET_SETTINGS]},
+    },
     "formatters": LOG_FORMATTERS,
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "stream": "ext://sys.stdout",
-            "filters": ["request_id"],
+            "filters": ["request_id", "private"],
             "formatter": "text" if _log_format == "text" else "json",
         },
     },
-    "root": {"level": "INFO", "handlers": ["console"]},  # replaced by the app's LOGGING once it loads
+    "root": {"level": _log_level, "handlers": ["console"]},  # replaced by the app's LOGGING once it loads
     "loggers": {
-        "gunicorn.error": {"level": "INFO", "handlers": ["console"], "propagate": False},
+        "gunicorn.error": {"level": _log_level, "handlers": ["console"], "propagate": False},
         "gunicorn.access": {"level": "INFO", "handlers": ["console"], "propagate": False},
     },
 }
@@ -105,9 +114,10 @@ def _modules_first_calls_import() -> list[str] | None:
 def when_ready(server) -> None:
     """Load, in the master before the workers fork, what each worker would otherwise load itself.
 
-    The URLconf (and so litellm), then what litellm imports lazily on its first call and first
-    stream (its tokenizer alone is ~40 MB): the workers share it all copy-on-write, and no visitor's
-    first request waits on an import.
+    The URLconf and litellm (which commands never import: chatapi.wsgi loads it as the server
+    starts), then what litellm imports lazily on its first call and first stream (its tokenizer
+    alone is ~40 MB): the workers share it all copy-on-write, and no visitor's first request waits
+    on an import.
     """
     if server.cfg.preload_app:
         import gc
@@ -115,7 +125,10 @@ def when_ready(server) -> None:
 
         from django.urls import resolve
 
+        from chat_app.llm import litellm_client
+
         resolve("/health")
+        litellm_client()
         names = _modules_first_calls_import()
         if names is None:
             server.log.warning("model client warm-up failed: each worker imports what it needs itself")

@@ -94,6 +94,7 @@ class ExchangeOutput(serializers.Serializer):
     response = serializers.CharField()
     timestamp = serializers.DateTimeField()
     flagged = serializers.BooleanField()
+    partial = serializers.BooleanField(help_text="The reply was cut short: a stream broken off, or the visitor left.")
 
 
 class HistoryOutput(serializers.Serializer):

@@ -4,29 +4,48 @@ import importlib
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as DeadlinePassed
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import lru_cache
+from functools import cache, lru_cache
+from types import ModuleType
 
 from django.conf import settings
 
 from chat_app.sanitization import control_characters_remove
 
-# Before the import: litellm otherwise fetches its price map over the network at import time.
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-import litellm
-import openai  # litellm's own client for OpenAI-compatible endpoints
-
-litellm.turn_off_message_logging = True  # prompts and replies never reach litellm's loggers
-litellm.suppress_debug_info = True
-litellm.drop_params = True  # a provider without `temperature` or `max_tokens` still answers
-litellm.disable_streaming_logging = True  # per-chunk logging costs 100+ ms of CPU per streamed reply
-
 logger = logging.getLogger(__name__)
+
+# Before any import of litellm, whoever makes it: litellm otherwise fetches its price map over the
+# network at import time.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+# litellm's loggers, which it gives a handler of its own (plain text on stdout/stderr) at import.
+LITELLM_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy")
+_loading = threading.Lock()
+
+
+@cache
+def litellm_client() -> ModuleType:
+    """litellm, imported and set up on first use: a command that calls no model never loads it (~3.5 s).
+
+    The server's master process calls this before it forks (gunicorn.conf.py), so workers share it.
+    """
+    with _loading:  # two first requests at once: one imports, the other waits for the set-up
+        import litellm
+
+        litellm.turn_off_message_logging = True  # prompts and replies never reach litellm's loggers
+        litellm.suppress_debug_info = True
+        litellm.drop_params = True  # a provider without `temperature` or `max_tokens` still answers
+        litellm.disable_streaming_logging = True  # per-chunk logging costs 100+ ms of CPU per streamed reply
+        for name in LITELLM_LOGGERS:
+            # Its records go to the root handler instead, in the app's format and through its filters.
+            logging.getLogger(name).handlers.clear()
+        return litellm
+
 
 # The client's timeout bounds each socket read, not the call: a model trickling its answer a byte at a
 # time would hold the visitor for ever. Calls run here, and the visitor waits LLM_TIMEOUT at most.
@@ -87,7 +106,7 @@ def chat_complete(*, messages: list[dict[str, str]]) -> Completion:
 
 
 def _completion_within_deadline(arguments: dict):
-    call = _model_calls.submit(litellm.completion, **arguments)
+    call = _model_calls.submit(litellm_client().completion, **arguments)
     try:
         return call.result(timeout=settings.LLM_TIMEOUT)
     except DeadlinePassed:
@@ -101,7 +120,7 @@ def chat_stream(*, messages: list[dict[str, str]]) -> Iterator[str]:
     Closing the iterator early closes the model's HTTP stream, which cancels the call.
     """
     try:
-        stream = litellm.completion(**_completion_arguments(messages), stream=True)
+        stream = litellm_client().completion(**_completion_arguments(messages), stream=True)
     except Exception as exc:  # the boundary, as in chat_complete
         logger.warning("model stream failed to start: %s", type(exc).__name__)
         raise ModelUnavailable(type(exc).__name__) from exc
@@ -146,6 +165,8 @@ def _reply_parts(stream) -> Iterator[tuple[object, object]]:
     usage and cost (not reported in a stream), a guard against a model repeating itself (bounded by
     LLM_MAX_REPLY_CHARS).
     """
+    import openai  # litellm's own client for OpenAI-compatible endpoints, loaded with it
+
     provider_stream = getattr(stream, "completion_stream", None)
     if isinstance(provider_stream, openai.Stream) and hasattr(provider_stream, "_iter_events"):
         return _openai_events_parts(provider_stream)
@@ -188,6 +209,7 @@ def client_warm_up() -> None:
     logging threads on the way, so gunicorn.conf.py runs this in a throwaway child of the master and
     only imports, in the master, the modules it reports.
     """
+    litellm = litellm_client()
     messages = [{"role": "user", "content": "warm-up"}]
     litellm.completion(model=settings.LLM_MODEL, messages=messages, mock_response="warm-up")
     for _chunk in litellm.completion(model=settings.LLM_MODEL, messages=messages, mock_response="warm up", stream=True):
@@ -206,6 +228,19 @@ def _cost_of(response) -> Decimal | None:
     return Decimal(str(round(cost, 8))) if isinstance(cost, int | float) and cost > 0 else None
 
 
+NO_MODEL_CONFIGURED = (
+    "no model is configured, so every chat gets the fallback reply: set LLM_MODEL and LLM_API_KEY (or LLM_API_BASE "
+    "for an OpenAI-compatible server), see the README, Using a real model"
+)
+
+
+def model_client_prepare() -> None:
+    """At server start: load the model client before a visitor waits on it; say once if no model is configured."""
+    litellm_client()
+    if not llm_is_configured():
+        logger.warning(NO_MODEL_CONFIGURED)
+
+
 def llm_is_configured() -> bool:
     """True when the model has credentials or an endpoint of its own to call."""
     return _configured(settings.LLM_MODEL, bool(settings.LLM_API_KEY), bool(settings.LLM_API_BASE))
@@ -217,6 +252,7 @@ def _configured(model: str, has_key: bool, has_base: bool) -> bool:
         return True
     try:
         # validate_environment reports an unknown provider as having all its keys; resolve it first.
+        litellm = litellm_client()
         litellm.get_llm_provider(model=model)
         return bool(litellm.validate_environment(model=model).get("keys_in_environment"))
     except Exception:  # noqa: BLE001 - an unknown provider string is simply unconfigured

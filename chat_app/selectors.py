@@ -19,13 +19,17 @@ def reply_of(message: ChatMessage) -> ChatMessage | None:
 
 @dataclass(frozen=True)
 class Exchange:
-    """A visitor message and the text of exactly its own reply ("" while there is none)."""
+    """A visitor message and the text of exactly its own reply ("" while there is none).
+
+    `partial`: the reply was cut short (a stream the model broke off or the visitor left).
+    """
 
     id: int
     message: str
     response: str
     timestamp: datetime
     flagged: bool
+    partial: bool
 
 
 def history_for_session(*, session: ChatSession, limit: int) -> list[Exchange]:
@@ -36,11 +40,13 @@ def history_for_session(*, session: ChatSession, limit: int) -> list[Exchange]:
     newest = (
         ChatMessage.objects.filter(session=session, kind=ChatMessage.Kind.USER)
         .order_by("-id")
-        .values_list("id", "content", "reply__content", "created_at", "flagged")[:limit]
+        .values_list("id", "content", "reply__content", "created_at", "flagged", "reply__partial")[:limit]
     )
     return [
-        Exchange(id=pk, message=content, response=reply or "", timestamp=created_at, flagged=flagged)
-        for pk, content, reply, created_at, flagged in reversed(newest)
+        Exchange(
+            id=pk, message=content, response=reply or "", timestamp=created_at, flagged=flagged, partial=bool(partial)
+        )
+        for pk, content, reply, created_at, flagged, partial in reversed(newest)
     ]
 
 

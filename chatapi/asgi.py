@@ -14,3 +14,8 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatapi.settings")
 
 application = get_asgi_application()
+
+# The server is starting (under gunicorn, once in the master, before it forks the workers).
+from chat_app.llm import model_client_prepare  # noqa: E402 - needs the apps loaded above
+
+model_client_prepare()

@@ -17,3 +17,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatapi.settings")
 
 # The body limit sits in front of Django: see chatapi.body_limit for why it cannot be a middleware.
 application = WSGIBodyLimit(get_wsgi_application())
+
+# The server is starting (under gunicorn, once in the master, before it forks the workers).
+from chat_app.llm import model_client_prepare  # noqa: E402 - needs the apps loaded above
+
+model_client_prepare()

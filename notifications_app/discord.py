@@ -5,25 +5,25 @@ back; failures come out as `DiscordUnavailable` (try again later) or `DiscordRej
 cannot help).
 """
 
+from __future__ import annotations
+
 import contextlib
 import logging
 import re
 import string
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import cache
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-import aiohttp
-import discord
+if TYPE_CHECKING:
+    import discord
 
 THREAD_ARCHIVE_MINUTES = 1440
 THREAD_ALREADY_CREATED = 160004  # Discord's code when a message already has a thread
 MAX_RATELIMIT_WAIT = 30.0  # discord.py sleeps through shorter 429s itself; longer ones come back to us
 PERMANENT_STATUSES = {400, 404, 405, 413, 422}
-NO_MENTIONS = discord.AllowedMentions.none()
-
-# REST only: no voice, no gateway and so no guild cache; discord.py's start-up warnings about
-# those would be noise in every worker's log.
-discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
 
 
 class _NoGuildCacheWarning(logging.Filter):
@@ -31,7 +31,20 @@ class _NoGuildCacheWarning(logging.Filter):
         return not record.getMessage().startswith("Guilds intent seems to be disabled")
 
 
-logging.getLogger("discord.state").addFilter(_NoGuildCacheWarning())
+@cache
+def _discord() -> ModuleType:
+    """discord.py, imported and set up on first use: commands that never call Discord do not load it."""
+    import discord
+
+    # REST only: no voice, no gateway and so no guild cache; discord.py's start-up warnings about
+    # those would be noise in every worker's log.
+    discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
+    logging.getLogger("discord.state").addFilter(_NoGuildCacheWarning())
+    return discord
+
+
+def _no_mentions() -> discord.AllowedMentions:
+    return _discord().AllowedMentions.none()
 
 
 class DiscordUnavailable(Exception):
@@ -90,9 +103,12 @@ class DiscordClient:
 
     async def _logged_in(self) -> discord.Client:
         if self._client is None:
+            discord = _discord()
             discord.http.Route.BASE = self._api_base
             client = discord.Client(
-                intents=discord.Intents.none(), allowed_mentions=NO_MENTIONS, max_ratelimit_timeout=MAX_RATELIMIT_WAIT
+                intents=discord.Intents.none(),
+                allowed_mentions=_no_mentions(),
+                max_ratelimit_timeout=MAX_RATELIMIT_WAIT,
             )
             try:
                 async with _translated_errors():
@@ -112,10 +128,11 @@ class DiscordClient:
 
     async def thread_open(self, *, embed: dict, name: str, nonce: str) -> OpenedThread:
         """Post the opening embed to the channel and start a thread on it; safe to repeat."""
+        discord = _discord()
         channel = await self._parent_channel()
         async with _translated_errors():
             message = await channel.send(
-                embed=discord.Embed.from_dict(embed), nonce=nonce, allowed_mentions=NO_MENTIONS
+                embed=discord.Embed.from_dict(embed), nonce=nonce, allowed_mentions=_no_mentions()
             )
             try:
                 thread = await message.create_thread(name=name, auto_archive_duration=THREAD_ARCHIVE_MINUTES)
@@ -128,14 +145,18 @@ class DiscordClient:
         return OpenedThread(channel_id=channel.id, message_id=message.id, thread_id=thread_id)
 
     async def thread_post(self, *, thread_id: int, embed: dict, nonce: str) -> int:
+        discord = _discord()
         client = await self._logged_in()
         thread = client.get_partial_messageable(thread_id, type=discord.ChannelType.public_thread)
         async with _translated_errors():
-            message = await thread.send(embed=discord.Embed.from_dict(embed), nonce=nonce, allowed_mentions=NO_MENTIONS)
+            message = await thread.send(
+                embed=discord.Embed.from_dict(embed), nonce=nonce, allowed_mentions=_no_mentions()
+            )
         return message.id
 
     async def thread_delete(self, *, thread_id: int, channel_id: int, message_id: int) -> None:
         """Delete the thread and its opening message; what is already gone counts as deleted."""
+        discord = _discord()
         client = await self._logged_in()
         async with _translated_errors():
             with contextlib.suppress(discord.NotFound):
@@ -152,6 +173,9 @@ class DiscordClient:
 @contextlib.asynccontextmanager
 async def _translated_errors() -> AsyncIterator[None]:
     """discord.py's and aiohttp's failures as ours; reasons carry status and code, never content."""
+    import aiohttp  # discord.py's transport, loaded with it
+
+    discord = _discord()
     try:
         yield
     except discord.RateLimited as exc:

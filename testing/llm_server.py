@@ -10,7 +10,9 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from testing.quiet_http import QuietHTTPServer
 
 
 @dataclass
@@ -120,9 +122,8 @@ def _delta(request: dict, delta: dict, finish: str | None) -> dict:
     }
 
 
-class _StubHTTPServer(ThreadingHTTPServer):
+class _StubHTTPServer(QuietHTTPServer):
     request_queue_size = 1024  # socketserver's default backlog of 5 stalls a benchmark's many connections
-    daemon_threads = True
 
 
 class StubModelServer:

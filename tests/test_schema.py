@@ -78,3 +78,13 @@ def test_schema_session_actions_take_no_list_filters(schema):
     names = {parameter["name"] for parameter in messages["parameters"]}
     assert {"id", "page", "page_size"} <= names
     assert not names & {"email", "is_active", "flagged", "expired", "ip_address"}
+
+
+def test_schema_documents_each_history_item_and_its_partial_flag(schema):
+    history = schema["paths"][next(p for p in schema["paths"] if p.rstrip("/") == "/api/v1/chat/history")]["get"]
+    page = history["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    item = schema["components"]["schemas"][page]["properties"]["messages"]["items"]["$ref"].rsplit("/", 1)[-1]
+    exchange = schema["components"]["schemas"][item]
+
+    assert set(exchange["required"]) == {"id", "message", "response", "timestamp", "flagged", "partial"}
+    assert exchange["properties"]["partial"]["type"] == "boolean"

@@ -26,10 +26,12 @@ CHAT_HOT_PATH_QUERIES = 9
 HISTORY_QUERIES = 2  # the session behind the token, then the exchanges with their replies joined
 
 
-def exchange_create(session: ChatSession, number: int, *, reply: bool = True) -> ChatMessage:
+def exchange_create(session: ChatSession, number: int, *, reply: bool = True, partial: bool = False) -> ChatMessage:
     message = ChatMessage.objects.create(session=session, kind="user", content=f"question {number}")
     if reply:
-        ChatMessage.objects.create(session=session, kind="assistant", content=f"answer {number}", in_reply_to=message)
+        ChatMessage.objects.create(
+            session=session, kind="assistant", content=f"answer {number}", in_reply_to=message, partial=partial
+        )
     return message
 
 
@@ -386,9 +388,10 @@ def test_chat_history_lists_exchanges_oldest_first(visitor_client, visitor, path
         ("question 2", "answer 2"),
     ]
     first = ChatMessage.objects.get(content="question 0")
-    assert set(body["messages"][0]) == {"id", "message", "response", "timestamp", "flagged"}
+    assert set(body["messages"][0]) == {"id", "message", "response", "timestamp", "flagged", "partial"}
     assert body["messages"][0]["id"] == first.pk
     assert body["messages"][0]["flagged"] is False
+    assert body["messages"][0]["partial"] is False
     assert datetime.fromisoformat(body["messages"][0]["timestamp"].replace("Z", "+00:00")) == first.created_at
 
 
@@ -457,6 +460,16 @@ def test_chat_history_shows_only_callers_session(visitor_client, visitor, other_
     assert theirs["session_id"] == other_session.pk
 
 
+def test_chat_history_marks_a_reply_cut_short(visitor_client, visitor):
+    exchange_create(visitor.session, 1)
+    exchange_create(visitor.session, 2, partial=True)
+    exchange_create(visitor.session, 3, reply=False)
+
+    messages = visitor_client.get(HISTORY).json()["messages"]
+
+    assert [(m["response"], m["partial"]) for m in messages] == [("answer 1", False), ("answer 2", True), ("", False)]
+
+
 def test_chat_history_shows_flagged_messages(visitor_client, fake_model):
     visitor_client.post(CHAT, {"message": "../../../etc/passwd"}, format="json")
 
@@ -476,7 +489,7 @@ def test_chat_history_without_token_is_unauthorized(api_client):
 @pytest.mark.parametrize("exchanges", [5, 60])
 def test_chat_history_query_count_is_constant(visitor_client, visitor, django_assert_num_queries, exchanges):
     for number in range(exchanges):
-        exchange_create(visitor.session, number, reply=number % 7 != 0)
+        exchange_create(visitor.session, number, reply=number % 7 != 0, partial=number % 5 == 0)
 
     with django_assert_num_queries(HISTORY_QUERIES):
         response = visitor_client.get(HISTORY)

@@ -143,7 +143,7 @@ READERS = [("openai/stub-model", "_openai_events_parts"), ("hosted_vllm/stub-mod
 @pytest.mark.parametrize(("model", "reader"), READERS)
 def test_an_openai_compatible_stream_is_read_as_json_not_through_the_wrapper(model_server, settings, model, reader):
     settings.LLM_MODEL = model
-    stream = llm.litellm.completion(**llm._completion_arguments(HELLO), stream=True)
+    stream = llm.litellm_client().completion(**llm._completion_arguments(HELLO), stream=True)
     try:
         parts = llm._reply_parts(stream)
         assert parts.__name__ == reader  # the JSON reader costs a fifth of the CPU (bench/stream_cpu.py)

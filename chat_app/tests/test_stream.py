@@ -117,6 +117,16 @@ def test_stream_reports_error_and_keeps_partial_reply_when_model_breaks_off(visi
     assert 0 < len(sent) < len(model_server.behaviour.reply)
 
 
+def test_stream_cut_short_shows_as_partial_in_the_history(visitor_client, model_server):
+    model_server.behaviour.mode = "broken"
+    _, events = streamed(visitor_client, "Hello")
+    sent = "".join(data["content"] for kind, data in events if kind == "delta")
+
+    (exchange,) = visitor_client.get("/api/v1/chat/history").json()["messages"]
+
+    assert (exchange["message"], exchange["response"], exchange["partial"]) == ("Hello", sent, True)
+
+
 def test_stream_refuses_flagged_message_without_calling_model(visitor_client, model_server):
     _, events = streamed(visitor_client, "'; DROP TABLE users; --")
 

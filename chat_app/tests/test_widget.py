@@ -38,3 +38,42 @@ def test_widget_script_never_writes_html():
 
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
         assert sink not in script, sink
+
+
+@pytest.fixture
+def no_model(settings, monkeypatch):
+    """No model configured, as on a fresh clone: no key, no endpoint, no provider variable."""
+    from chat_app import llm
+
+    monkeypatch.delenv("GEMINI_API_KEY", raising=False)
+    settings.LLM_MODEL = "gemini/gemini-2.5-flash-lite"
+    settings.LLM_API_KEY, settings.LLM_API_BASE = None, None
+    llm._configured.cache_clear()
+    yield
+    llm._configured.cache_clear()
+
+
+def test_widget_demo_page_tells_the_operator_how_to_configure_a_model(client, no_model):
+    html = client.get("/").content.decode()
+
+    banner = re.search(r'<section class="no-model" role="note">(.*?)</section>', html, re.DOTALL)
+    assert banner, html
+    for what in ("LLM_MODEL", "LLM_API_KEY", "LLM_API_BASE", "Using a real model", "fallback"):
+        assert what in banner[1]
+
+
+def test_widget_demo_page_shows_no_banner_once_a_model_is_configured(client, settings):
+    settings.LLM_API_BASE = "http://127.0.0.1:9/v1"
+
+    html = client.get("/").content.decode()
+
+    assert "no-model" not in html and "LLM_API_KEY" not in html
+
+
+def test_chat_without_a_model_still_answers_the_fallback(visitor_client, no_model):
+    from chat_app.services import FALLBACK_REPLY
+
+    response = visitor_client.post("/api/v1/chat", {"message": "Hello?"}, format="json")
+
+    assert response.status_code == 200
+    assert (response.json()["response"], response.json()["fallback"]) == (FALLBACK_REPLY, True)

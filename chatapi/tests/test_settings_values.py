@@ -21,7 +21,10 @@ def test_settings_refuse_unknown_markup_policy_with_one_line():
     result = manage("check", "--tag", "caches", SECRET_KEY=strong_secret(), INPUT_MARKUP_POLICY="sanitize")
 
     assert result.returncode == 1
-    assert result.stderr == "chatapi: refusing to start: INPUT_MARKUP_POLICY must be keep or strip, not 'sanitize'\n"
+    assert (
+        result.stderr
+        == "chatapi: refusing to start: INPUT_MARKUP_POLICY='sanitize' is not valid: expected keep or strip\n"
+    )
 
 
 def test_settings_refuse_unreadable_system_prompt_file(tmp_path):
@@ -62,3 +65,73 @@ def test_settings_admin_login_rate_limit_defaults_to_five_a_minute_and_reads_the
 
     assert default.stdout.strip().splitlines()[-1] == "5/m", default.stderr
     assert configured.stdout.strip().splitlines()[-1] == "20/h", configured.stderr
+
+
+# One example of each kind of malformed value: the variable, what was set, and a piece of the expected form.
+MALFORMED = [
+    ("CORS_ALLOWED_ORIGINS", "example.com", "https://"),
+    ("CORS_ALLOWED_ORIGINS", "https://ok.example.com,www.example.com", "https://"),
+    ("CORS_ALLOWED_ORIGINS", "https://example.com/chat", "https://"),
+    ("CORS_ALLOWED_ORIGINS", "ftp://example.com", "https://"),
+    ("CSRF_TRUSTED_ORIGINS", "admin.example.com", "https://"),
+    ("AUTH_RATE_LIMIT", "10/week", "N/m"),
+    ("CHAT_RATE_LIMIT", "10/x", "N/m"),
+    ("CHAT_RATE_LIMIT", "ten/m", "N/m"),
+    ("AUTH_RATE_LIMIT", "0/m", "N/m"),
+    ("ADMIN_LOGIN_RATE_LIMIT", "5/fortnight", "N/m"),
+    ("MAX_MESSAGE_LENGTH", "lots", "whole number"),
+    ("MAX_MESSAGE_LENGTH", "0", "whole number of 1 or more"),
+    ("NUM_PROXIES", "-1", "whole number of 0 or more"),
+    ("DISCORD_CHANNEL_ID", "#general", "whole number"),
+    ("LLM_TIMEOUT", "soon", "number above 0"),
+    ("LLM_TIMEOUT", "0", "number above 0"),
+    ("LLM_TEMPERATURE", "nan", "number of 0 or more"),
+    ("LLM_TEMPERATURE", "-0.5", "number of 0 or more"),
+    ("RATE_LIMITING_ENABLED", "maybe", "true or false"),
+    ("HTTPS_ONLY", "Treu", "true or false"),
+    ("LOG_LEVEL", "verbose", "DEBUG, INFO, WARNING, ERROR or CRITICAL"),
+    ("LOG_FORMAT", "xml", "json or text"),
+    ("DATABASE_URL", "mysql://app@db/chat", "postgres://"),
+    ("DATABASE_URL", "not a url", "postgres://"),
+    ("DATABASE_URL", "postgres://app@db:fivefour/chat", "postgres://"),
+    ("CACHE_URL", "memcache://127.0.0.1:11211", "redis://"),
+    ("CACHE_URL", "redis://127.0.0.1:port/0", "redis://"),
+    ("LLM_API_BASE", "127.0.0.1:8001/v1", "http://"),
+    ("DISCORD_API_BASE", "discord.com/api/v10", "http://"),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "expected"), MALFORMED)
+def test_settings_refuse_a_malformed_value_with_one_line_naming_it(name, value, expected):
+    result = manage("check", "--tag", "caches", SECRET_KEY=strong_secret(), **{name: value})
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert name in lines[0] and repr(value) in lines[0] and expected in lines[0]
+
+
+def test_settings_refusal_hides_a_database_password():
+    result = manage("check", "--tag", "caches", SECRET_KEY=strong_secret(), DATABASE_URL="mysql://app:hunter2pw@db/x")
+
+    assert result.returncode == 1
+    assert "DATABASE_URL" in result.stderr and "hunter2pw" not in result.stderr
+
+
+def test_settings_accept_every_valid_form():
+    result = manage(
+        "shell", "-c",
+        "from django.conf import settings as s; print(s.CORS_ALLOWED_ORIGINS, s.AUTH_RATE_LIMIT, s.CHAT_RATE_LIMIT,"
+        " s.MAX_MESSAGE_LENGTH, s.LLM_TIMEOUT, s.HTTPS_ONLY, s.RATE_LIMITING_ENABLED, s.LOG_LEVEL,"
+        " s.DATABASES['default']['ENGINE'])",
+        SECRET_KEY=strong_secret(), CORS_ALLOWED_ORIGINS="https://www.example.com, http://localhost:3000",
+        CSRF_TRUSTED_ORIGINS="https://*.example.com", AUTH_RATE_LIMIT="100/h", CHAT_RATE_LIMIT="10/5m",
+        MAX_MESSAGE_LENGTH="", LLM_TIMEOUT="2.5", HTTPS_ONLY="on", RATE_LIMITING_ENABLED="0", LOG_LEVEL="warning",
+        DATABASE_URL="", CACHE_URL="redis://127.0.0.1:6379/9",
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == (
+        "['https://www.example.com', 'http://localhost:3000'] 100/h 10/5m 4000 2.5 True False WARNING"
+        " django.db.backends.sqlite3"  # empty: as if unset
+    )

@@ -51,7 +51,7 @@ def api_schema(live_server):
     # Read whole streams: a reply has up to ~20 deltas, past schemathesis's default cut-off.
     config = schemathesis.Config.from_dict({"generation": generation, "max-stream-events": 1000})
     url = f"{live_server.url}/api/v1/schema?format=json"
-    return schemathesis.openapi.from_url(url, config=config, timeout=60)  # the first request imports litellm
+    return schemathesis.openapi.from_url(url, config=config, timeout=60)  # the first request loads the URLconf
 
 
 @pytest.fixture
