@@ -14,7 +14,8 @@ which are removed from the echoed reply:
 - stub:chunks=N    chunks in a streamed answer;
 - stub:every=MS    milliseconds between streamed chunks (F's slow stream: stub:chunks=30 stub:every=1000).
 So one stub and one server carry every row. A stream asked with stream_options.include_usage ends with
-a usage chunk after the finish chunk, as OpenAI's API does.
+a usage chunk after the finish chunk, as OpenAI's API does. GET /inflight answers {"inflight": n}, the
+calls not yet answered in full: the bench waits for none before it starts a row.
 """
 
 import argparse
@@ -30,6 +31,7 @@ USAGE = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
 class Stub:
     def __init__(self, latency: float, chunks: int, chunk_delay: float):
         self.latency, self.chunks, self.chunk_delay = latency, chunks, chunk_delay
+        self.inflight = 0
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -41,7 +43,13 @@ class Stub:
                 body = await reader.readexactly(length) if length else b""
                 method, path = request_line.split(" ")[:2]
                 if method == "POST" and path.endswith("/chat/completions"):
-                    await self.complete(json.loads(body or b"{}"), writer)
+                    self.inflight += 1
+                    try:
+                        await self.complete(json.loads(body or b"{}"), writer)
+                    finally:
+                        self.inflight -= 1
+                elif path == "/inflight":
+                    self.send(writer, 200, json.dumps({"inflight": self.inflight}).encode())
                 else:
                     self.send(writer, 200, b'{"stub": true}')
                 await writer.drain()
