@@ -77,6 +77,25 @@ def pss_mb(pids: list[int]) -> float:
     return total
 
 
+def connections_open(port: int) -> int:
+    """TCP connections on this local port that are not closed yet, LISTEN left out: /proc/net/tcp{,6}.
+
+    A server's requests left behind by a client that went away show here (a connection queued for
+    accept, or CLOSE_WAIT until the server answers and closes it)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            local, state = fields[1], fields[3]
+            if int(local.rsplit(":", 1)[1], 16) == port and state not in ("0A", "06", "07"):  # LISTEN, TIME_WAIT, CLOSE
+                count += 1
+    return count
+
+
 def percentile(values: list[float], pct: float) -> float:
     """Nearest-rank percentile; NaN for no values."""
     if not values:

@@ -91,6 +91,16 @@ class Process:
                 self.popen.wait()
 
 
+def ready(process: Process, url: str, ok=(200,)) -> Process:
+    """The process once `url` answers; stopped (with its children) if it never does."""
+    try:
+        wait_for(url, ok=ok, process=process)
+    except BaseException:
+        process.stop()
+        raise
+    return process
+
+
 def spawn(name: str, argv: list[str], env: dict[str, str], run_dir: Path, cwd: Path = APP_DIR) -> Process:
     log = run_dir / f"{name}.log"
     with log.open("w") as out:
@@ -114,8 +124,7 @@ def stub_start(run_dir: Path, name: str, chunks: int, chunk_delay: float) -> Pro
     argv += ["--chunk-delay", str(chunk_delay)]
     stub = spawn(name, argv, os_env(), run_dir, cwd=BENCH)
     stub.base = f"http://127.0.0.1:{port}/v1"
-    wait_for(f"http://127.0.0.1:{port}/", process=stub)
-    return stub
+    return ready(stub, f"http://127.0.0.1:{port}/")
 
 
 def llm_env(api_base: str) -> dict[str, str]:
@@ -172,7 +181,7 @@ def project_start(run_dir: Path, api_base: str, name: str) -> Process:
     port = free_port()
     server = spawn(name, [PYTHON, *PROJECT_COMMAND], project_env(api_base, PORT=str(port)), run_dir)
     server.base = f"http://127.0.0.1:{port}"
-    wait_for(f"{server.base}/health", process=server)
+    ready(server, f"{server.base}/health")
     time.sleep(1)  # the other workers finish booting
     found = re.search(r"Using worker: ([\w.:]+)", server.log.read_text())
     server.info = {
@@ -215,7 +224,7 @@ def yardstick_start(run_dir: Path, api_base: str, name: str, max_connections: in
     options = ["--workers", str(YARD_WORKERS), "--loop", "uvloop", "--http", "httptools"]
     server = spawn(name, [*argv, "--port", str(port), *options], env, run_dir)
     server.base = f"http://127.0.0.1:{port}"
-    wait_for(f"{server.base}/api/v1/chat/history", ok=(401,), process=server)
+    ready(server, f"{server.base}/api/v1/chat/history", ok=(401,))
     time.sleep(1)
     server.info = {
         "command": f"uvicorn app:app {' '.join(options)} (pool {pool} + {pool} per worker)",
