@@ -190,7 +190,7 @@ def row_f(run: Run) -> dict:
         "tag": run.tag,
         "stream_tokens": [token for _, token in run.pool[:F_STREAMS]],
         "stream_message": F_MESSAGE,
-        "stream_timeout": F_SECONDS + 50,
+        "stream_timeout": F_SECONDS + 30,  # a 30 s stream, and 20 s of grace to start it
         "slow_headers": F_SLOW,
         "slow_bodies": F_SLOW,
         "probe_seconds": F_SECONDS,
