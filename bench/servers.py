@@ -179,16 +179,25 @@ def project_reset(watch: DbWatch) -> None:
 def project_start(run_dir: Path, api_base: str, name: str) -> Process:
     """`gunicorn -c gunicorn.conf.py` from the app directory, as a user starts it; PORT only picks a free port."""
     port = free_port()
-    server = spawn(name, [PYTHON, *PROJECT_COMMAND], project_env(api_base, PORT=str(port)), run_dir)
+    env = project_env(api_base, PORT=str(port))
+    server = spawn(name, [PYTHON, *PROJECT_COMMAND], env, run_dir)
     server.base = f"http://127.0.0.1:{port}"
     ready(server, f"{server.base}/health")
     time.sleep(1)  # the other workers finish booting
-    found = re.search(r"Using worker: ([\w.:]+)", server.log.read_text())
-    server.info = {
-        "command": "gunicorn -c gunicorn.conf.py",
-        "worker_type": found[1] if found else "unknown (no 'Using worker' line in the log)",
-    }
+    server.info = {"command": "gunicorn -c gunicorn.conf.py", "worker_type": worker_type(server.log, env)}
     return server
+
+
+def worker_type(log: Path, env: dict[str, str]) -> str:
+    """The worker class, from gunicorn's "Using worker: ..." line; when LOG_LEVEL hides it, from the
+    configuration gunicorn resolves with the same environment (--print-config)."""
+    if found := re.search(r"Using worker: ([\w.:]+)", log.read_text()):
+        return f"{found[1]} (its log)"
+    argv = [PYTHON, *PROJECT_COMMAND, "--print-config"]
+    printed = subprocess.run(argv, cwd=APP_DIR, env=env, capture_output=True, text=True, check=False).stdout  # noqa: S603
+    if found := re.search(r"^worker_class\s*=\s*(\S+)", printed, re.MULTILINE):
+        return f"{found[1]} (gunicorn --print-config)"
+    return "unknown"
 
 
 def project_prefill(session_ids: list[str], exchanges: int) -> None:
