@@ -10,7 +10,6 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
-from rest_framework.exceptions import APIException, AuthenticationFailed
 
 from chat_app import llm
 from chat_app.models import ChatMessage
@@ -23,7 +22,7 @@ from chat_app.sanitization import (
 )
 from chat_app.selectors import context_for_message, reply_of, turn_for_idempotency_key
 from chatapi.db import connection_release
-from chatapi.exceptions import LimitExceeded
+from chatapi.errors import DomainError, LimitExceeded
 from sessions_app.authentication import SESSION_ENDED
 from sessions_app.models import ChatSession
 
@@ -39,10 +38,26 @@ STREAM_BROKEN = "The answer broke off; what arrived has been saved. Please ask a
 IDEMPOTENCY_IN_PROGRESS = "A request with this Idempotency-Key is still being answered; retry shortly."
 
 
-class IdempotencyConflict(APIException):
+class SessionCapReached(LimitExceeded):
+    """The session holds its last message; Retry-After is the seconds until it expires."""
+
+    code = "session_cap_reached"
+
+    def __init__(self, *, session: ChatSession):
+        detail = MESSAGE_LIMIT.format(limit=settings.MAX_MESSAGES_PER_SESSION)
+        super().__init__(detail, retry_after=(session.expires_at - timezone.now()).total_seconds())
+
+
+class SessionEnded(DomainError):
+    status_code = 401
+    default_detail = SESSION_ENDED
+    code = "session_ended"
+
+
+class IdempotencyConflict(DomainError):
     status_code = 409
     default_detail = IDEMPOTENCY_IN_PROGRESS
-    default_code = "idempotency_in_progress"
+    code = "idempotency_in_progress"
 
 
 @dataclass(frozen=True)
@@ -90,12 +105,7 @@ def visitor_text_for_model(text: str) -> str:
 def chat_session_cap_check(*, session: ChatSession) -> None:
     """Refuse early when the session already holds its last message (the store re-checks exactly)."""
     if session.user_message_count >= settings.MAX_MESSAGES_PER_SESSION:
-        raise _limit_reached(session)
-
-
-def _limit_reached(session: ChatSession) -> LimitExceeded:
-    wait = (session.expires_at - timezone.now()).total_seconds()
-    return LimitExceeded(wait=wait, detail=MESSAGE_LIMIT.format(limit=settings.MAX_MESSAGES_PER_SESSION))
+        raise SessionCapReached(session=session)
 
 
 def chat_message_store(*, session: ChatSession, text: VisitorText, idempotency_key: str | None) -> ChatMessage:
@@ -115,8 +125,8 @@ def chat_message_store(*, session: ChatSession, text: VisitorText, idempotency_k
         if not counted:
             session.refresh_from_db(fields=["user_message_count", "is_active", "expires_at"])
             if session.is_active and not session.is_expired:
-                raise _limit_reached(session)
-            raise AuthenticationFailed(SESSION_ENDED, code="session_ended")
+                raise SessionCapReached(session=session)
+            raise SessionEnded()
         return ChatMessage.objects.create(
             session=session,
             kind=ChatMessage.Kind.USER,

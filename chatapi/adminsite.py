@@ -6,7 +6,7 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
-from chatapi.exceptions import LimitExceeded
+from chatapi.errors import LimitExceeded
 from chatapi.ratelimit import LimitUnavailable, client_ip_key, rate_limit_check, rate_limit_count
 
 ADMIN_LOGIN_REFUSED = "Too many failed log-ins from here. Try again in {wait} seconds."
@@ -46,8 +46,10 @@ class AdminLoginForm(AdminAuthenticationForm):
                 rate_limit_check(self.request, **limit)
         except (LimitExceeded, LimitUnavailable) as refused:
             self.refusal = refused
-            message = ADMIN_LOGIN_REFUSED.format(wait=refused.wait) if refused.status_code == 429 else refused.detail
-            raise ValidationError(message, code=refused.default_code) from refused
+            message = refused.detail
+            if refused.status_code == 429:
+                message = ADMIN_LOGIN_REFUSED.format(wait=refused.retry_after)
+            raise ValidationError(message, code=refused.code) from refused
         try:
             return super().clean()
         except ValidationError:  # wrong password, unknown user, inactive or not staff
@@ -66,5 +68,5 @@ class ChatAdminSite(admin.AdminSite):
         refusal = getattr(form, "refusal", None)
         if refusal is not None:
             response.status_code = refusal.status_code
-            response["Retry-After"] = str(refusal.wait)
+            response["Retry-After"] = str(refusal.retry_after)
         return response

@@ -7,7 +7,7 @@ class ChatapiConfig(AppConfig):
     verbose_name = "Chat API"
 
     def ready(self) -> None:
-        from chatapi import checks, schema  # noqa: F401 - registers system checks and schema extensions
+        from chatapi import checks  # noqa: F401 - registers the system checks
 
 
 class ChatAdminConfig(admin_apps.AdminConfig):

@@ -7,41 +7,23 @@ from django.http import HttpRequest, JsonResponse
 from django.views.defaults import page_not_found, permission_denied, server_error
 from django_ratelimit.exceptions import Ratelimited
 from rest_framework import status
-from rest_framework.exceptions import APIException, ParseError
+from rest_framework.exceptions import ParseError
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
-from rest_framework.views import exception_handler
+from rest_framework.views import exception_handler, set_rollback
+
+from chatapi.errors import DomainError, LimitExceeded, ServiceUnavailable
 
 logger = logging.getLogger(__name__)
 
 SERVER_ERROR = "Internal server error."
-SERVICE_UNAVAILABLE = "Service temporarily unavailable; please retry shortly."
 NOT_FOUND = "Not found."
-RATE_LIMITED = "Too many requests; please slow down."
 VALUE_OUT_OF_RANGE = "A value in the request is out of range or holds characters that cannot be stored."
-
-
-class LimitExceeded(APIException):
-    """A 429 whose Retry-After is `wait` seconds (DRF's handler writes the header from `wait`)."""
-
-    status_code = status.HTTP_429_TOO_MANY_REQUESTS
-    default_detail = RATE_LIMITED
-    default_code = "limit_exceeded"
-
-    def __init__(self, *, wait: int, detail: str | None = None):
-        super().__init__(detail)
-        self.wait = max(1, int(wait))
-
-
-class ServiceUnavailable(APIException):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = SERVICE_UNAVAILABLE
-    default_code = "service_unavailable"
 
 
 def api_exception_handler(exc: Exception, context: dict) -> Response:
     if isinstance(exc, Ratelimited):  # a PermissionDenied subclass: not a 403
-        exc = LimitExceeded(wait=getattr(exc, "wait", 60))
+        exc = LimitExceeded(retry_after=getattr(exc, "wait", 60))
     elif isinstance(exc, DataError):
         # The database refused a value the client sent (a NUL in an id, a time zone offset past what
         # PostgreSQL holds): bad input, not a server fault.
@@ -54,6 +36,9 @@ def api_exception_handler(exc: Exception, context: dict) -> Response:
     if request is not None:
         # An error is JSON on every API view, the ones that render HTML or YAML (docs, schema) included.
         request.accepted_renderer, request.accepted_media_type = JSONRenderer(), JSONRenderer.media_type
+    if isinstance(exc, DomainError):  # a service's refusal, answered as DRF answers its own errors
+        set_rollback()
+        return Response({"detail": exc.detail}, status=exc.status_code, headers=exc.headers)
     response = exception_handler(exc, context)
     if response is not None:
         return response

@@ -9,7 +9,7 @@ from django_ratelimit import ALL
 from django_ratelimit.core import get_usage
 from rest_framework.request import Request
 
-from chatapi.exceptions import LimitExceeded, ServiceUnavailable
+from chatapi.errors import LimitExceeded, ServiceUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -23,8 +23,8 @@ FAIL_CLOSED_GROUPS = frozenset({"auth-email", "staff-token", "admin-login-client
 
 class LimitUnavailable(ServiceUnavailable):
     default_detail = LIMIT_UNAVAILABLE
-    default_code = "limit_unavailable"
-    wait = 30  # Retry-After
+    code = "limit_unavailable"
+    retry_after = 30
 
 
 # An IPv6 subscriber gets a whole /64 (often more) and picks any address in it at will, so one
@@ -95,4 +95,4 @@ def _usage(request: HttpRequest, *, group: str, key, rate: str, increment: bool)
 
 def _refuse(group: str, usage: dict) -> None:
     logger.info("rate limit reached", extra={"limit_group": group})
-    raise LimitExceeded(wait=usage["time_left"])
+    raise LimitExceeded(retry_after=usage["time_left"])

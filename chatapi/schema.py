@@ -1,29 +1,5 @@
-"""OpenAPI descriptions of our own authentication classes and serializers, and the errors of every path."""
+"""The OpenAPI schema's error answers of every API path (a drf-spectacular postprocessing hook)."""
 
-from drf_spectacular.contrib.rest_framework_simplejwt import TokenRefreshSerializerExtension
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
-
-
-class VisitorSessionScheme(OpenApiAuthenticationExtension):
-    target_class = "sessions_app.authentication.VisitorSessionAuthentication"
-    name = "visitorToken"
-
-    def get_security_definition(self, auto_schema):
-        return {
-            "type": "http",
-            "scheme": "bearer",
-            "bearerFormat": "JWT",
-            "description": "The access_token from POST /api/v1/auth/email.",
-        }
-
-
-class StaffTokenRefreshFields(TokenRefreshSerializerExtension):
-    """The staff refresh serializer adds checks, not fields: its body is simplejwt's."""
-
-    target_class = "chat_app.staff_api.StaffTokenRefreshInput"
-
-
-# --- Error responses -------------------------------------------------------------------------
 # Views document their successes; the errors every API path can answer are the same few shapes
 # (API_CONTRACT.md, Conventions), so they are added here once, where clients and the fuzzer see them.
 ERROR_COMPONENTS = {

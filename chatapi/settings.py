@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "sessions_app",
     "chat_app",
     "notifications_app",
+    "staff_app",
 ]
 
 # Every middleware runs natively under ASGI (chatapi.middleware says why and how). No CSRF middleware:
@@ -224,7 +225,7 @@ SIMPLE_JWT = {
     "AUTH_HEADER_TYPES": ("Bearer",),
     "UPDATE_LAST_LOGIN": True,
     # Staff tokens carry a hash of the password hash they were issued under: a password change
-    # revokes them (access tokens in JWTAuthentication, refresh tokens in chat_app.staff_api).
+    # revokes them (access tokens in JWTAuthentication, refresh tokens in staff_app.api).
     "CHECK_REVOKE_TOKEN": True,
 }
 

@@ -12,13 +12,13 @@ import os
 from django.core.wsgi import get_wsgi_application
 
 from chatapi.body_limit import WSGIBodyLimit
+from chatapi.startup import server_start_run
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatapi.settings")
 
 # The body limit sits in front of Django: see chatapi.body_limit for why it cannot be a middleware.
 application = WSGIBodyLimit(get_wsgi_application())
 
-# The server is starting (under gunicorn, once in the master, before it forks the workers).
-from chat_app.llm import model_client_prepare  # noqa: E402 - needs the apps loaded above
-
-model_client_prepare()
+# The server is starting (under gunicorn, once in the master, before it forks the workers): the steps
+# the apps loaded above registered, such as loading the model client.
+server_start_run()

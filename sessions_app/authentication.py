@@ -7,6 +7,7 @@ exception is an action marked `ended_session_accepted` (the visitor's erasure of
 
 from dataclasses import dataclass
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken, TokenError
@@ -63,6 +64,21 @@ class VisitorSessionAuthentication(JWTAuthentication):
         if session is None:
             raise AuthenticationFailed(SESSION_ENDED, code="session_ended")
         return Visitor(session=session), session
+
+
+class VisitorSessionScheme(OpenApiAuthenticationExtension):
+    """VisitorSessionAuthentication in the OpenAPI schema."""
+
+    target_class = VisitorSessionAuthentication
+    name = "visitorToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "The access_token from POST /api/v1/auth/email.",
+        }
 
 
 def ended_session_accepted(handler):

@@ -6,7 +6,8 @@ import pytest
 from django.db import OperationalError
 
 from chat_app import api
-from chatapi.exceptions import NOT_FOUND, SERVER_ERROR, SERVICE_UNAVAILABLE
+from chatapi.errors import SERVICE_UNAVAILABLE
+from chatapi.exceptions import NOT_FOUND, SERVER_ERROR
 
 pytestmark = pytest.mark.django_db
 

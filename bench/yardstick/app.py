@@ -4,18 +4,25 @@ The same work per chat as the project: bearer JWT whose `jti` names the session,
 loaded, a conditional UPDATE against the message cap and the visitor message inserted in one short
 transaction, one context query (the last LLM_CONTEXT_MESSAGES messages), the model called with no
 database connection held, the reply inserted, a JSON answer. And the history read in one query.
-Served by `uvicorn app:app --app-dir bench/yardstick --workers 2`; `python app.py --create-tables`
+`POST /api/v1/chat/stream` does the same work with the reply streamed through litellm's
+`acompletion(stream=True)` as `event: delta` lines and one closing `event: done`, as the API contract
+has them; `GET /api/v1/chat/events` with `Accept: text/event-stream` holds the connection and writes
+a comment line every 15 s (no events, no long poll: it stands in for row G's idle streams). Every
+answer carries `X-Request-ID`, the client's own when it sent a safe one, as the contract asks.
+Served by `uvicorn app:app --app-dir bench/yardstick --workers N`; `python app.py --create-tables`
 makes its tables. Configured by YARDSTICK_DATABASE_URL, YARDSTICK_SECRET, YARDSTICK_POOL_SIZE and
 the project's LLM_* variables.
 """
 
 import asyncio
 import html
+import json
 import os
 import re
 import secrets
 import sys
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -23,9 +30,11 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no price-map fe
 import jwt
 import litellm
 import nh3
-from fastapi import Depends, FastAPI, Header, HTTPException, Query
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, Numeric, String, Text, select, update
+from sqlalchemy import text as sql_text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, aliased, mapped_column
 
@@ -101,6 +110,30 @@ class YardMessage(Base):
 engine = create_async_engine(DATABASE_URL, pool_size=POOL_SIZE, max_overflow=POOL_SIZE, pool_pre_ping=False)
 Db = async_sessionmaker(engine, expire_on_commit=False)
 app = FastAPI(title="yardstick", openapi_url=None, docs_url=None, redoc_url=None)
+SAFE_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class RequestId:
+    """Pure ASGI middleware: X-Request-ID on every answer, the client's own when it is safe."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        sent = next((value for name, value in scope["headers"] if name == b"x-request-id"), b"")
+        request_id = sent if SAFE_REQUEST_ID.match(sent) else uuid.uuid4().hex.encode()
+
+        async def send_with_id(message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id)]
+            await send(message)
+
+        return await self.app(scope, receive, send_with_id)
+
+
+app.add_middleware(RequestId)
 
 
 class EmailIn(BaseModel):
@@ -172,6 +205,14 @@ def visitor_text(raw: str) -> tuple[str, bool]:
     if not text:
         raise HTTPException(400, "Message must not be blank.")
     return text, bool(DANGEROUS.search(raw) or DANGEROUS.search(text))
+
+
+@app.get("/health")
+async def health() -> dict:
+    """The database reached, as the project's /health does (this service has no cache to check)."""
+    async with engine.connect() as conn:
+        await conn.execute(sql_text("SELECT 1"))
+    return {"status": "healthy", "database": "connected", "timestamp": datetime.now(UTC).isoformat()}
 
 
 @app.post("/api/v1/auth/email", status_code=201, response_model=TokenOut)
@@ -283,6 +324,94 @@ async def history(limit: int = Query(50, ge=1, le=200), session_id: str = Depend
         for m, answered in reversed(rows.all())
     ]
     return HistoryOut(session_id=session_id, messages=exchanges)
+
+
+def sse(event: str, data: dict) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+def stream_cost(prompt: int | None, completion: int | None) -> Decimal | None:
+    try:
+        cost = litellm.cost_per_token(model=LLM["model"], prompt_tokens=prompt or 0, completion_tokens=completion or 0)
+        return Decimal(str(round(sum(cost), 8)))
+    except Exception:  # noqa: BLE001 - unknown models have no price
+        return None
+
+
+@app.post("/api/v1/chat/stream")
+async def chat_stream(body: ChatIn, session_id: str = Depends(bearer_session_id)) -> StreamingResponse:
+    """The checks and the visitor's message first (errors as JSON), then the reply as the model writes it."""
+    text, flagged = visitor_text(body.message)
+    message, turns = await message_store(session_id, text, flagged)
+
+    async def events():
+        parts, answer, broken = [], {}, False
+        started = time.perf_counter()
+        if flagged:
+            parts.append(REFUSAL_REPLY)
+            yield sse("delta", {"content": REFUSAL_REPLY})
+        else:
+            messages = [{"role": "system", "content": SYSTEM_PROMPT}, *turns, {"role": "user", "content": text}]
+            usage = None
+            try:
+                stream = await litellm.acompletion(
+                    messages=messages, stream=True, stream_options={"include_usage": True}, **LLM
+                )
+                async for chunk in stream:
+                    usage = getattr(chunk, "usage", None) or usage
+                    piece = chunk.choices[0].delta.content if chunk.choices else None
+                    if piece:
+                        parts.append(piece)
+                        yield sse("delta", {"content": piece})
+                if not parts:
+                    raise ValueError("empty reply")
+            except Exception:  # noqa: BLE001 - any model failure: the fallback, or an error mid-stream
+                broken = bool(parts)
+                if not parts:
+                    answer["fallback"] = True
+                    parts.append(FALLBACK_REPLY)
+                    yield sse("delta", {"content": FALLBACK_REPLY})
+            if not answer:
+                prompt, completion = getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens", None)
+                answer = {"model": LLM["model"], "prompt_tokens": prompt, "completion_tokens": completion}
+                answer |= {"cost_usd": stream_cost(prompt, completion)}
+                answer |= {"latency_ms": int((time.perf_counter() - started) * 1000)}
+        reply = YardMessage(
+            session_id=session_id,
+            kind="assistant",
+            in_reply_to_id=message.id,
+            created_at=datetime.now(UTC),
+            content="".join(parts),
+            **answer,
+        )
+        async with Db() as db, db.begin():
+            db.add(reply)
+        if broken:
+            yield sse("error", {"detail": "The model stopped answering."})
+            return
+        done = {"message_id": message.id, "response_id": reply.id, "flagged": flagged}
+        yield sse("done", done | {"fallback": bool(answer.get("fallback")), "mode": "ai"})
+
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+
+
+@app.get("/api/v1/chat/events", response_model=None)
+async def chat_events(request: Request, session_id: str = Depends(bearer_session_id)):
+    """With Accept: text/event-stream, a stream held open with a comment line every 15 s; else no events."""
+    async with Db() as db:
+        await live_session(db, session_id)
+        await db.commit()
+    if "text/event-stream" not in request.headers.get("accept", ""):
+        return {"events": [], "cursor": ""}
+
+    async def idle():
+        while True:
+            await asyncio.sleep(15)
+            yield b": keep-alive\n\n"
+
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(idle(), media_type="text/event-stream", headers=headers)
 
 
 async def _create_tables() -> None:

@@ -3,13 +3,13 @@
 import pytest
 from django.db import IntegrityError
 from django.utils import timezone
-from rest_framework.exceptions import AuthenticationFailed
 
 from chat_app.models import ChatMessage
 from chat_app.services import (
     FALLBACK_REPLY,
     REFUSAL_REPLY,
     IdempotencyConflict,
+    SessionEnded,
     VisitorText,
     chat_model_messages,
     chat_session_cap_check,
@@ -17,7 +17,7 @@ from chat_app.services import (
     chat_turn_run,
     visitor_text_prepare,
 )
-from chatapi.exceptions import LimitExceeded
+from chatapi.errors import LimitExceeded
 from sessions_app.models import ChatSession
 
 pytestmark = pytest.mark.django_db
@@ -230,7 +230,7 @@ def test_chat_turn_run_refuses_message_past_cap(visitor, fake_model, settings):
 
     expected_wait = (visitor.session.expires_at - timezone.now()).total_seconds()
     assert "Message limit" in str(raised.value.detail)
-    assert abs(raised.value.wait - expected_wait) <= 2
+    assert abs(raised.value.retry_after - expected_wait) <= 2
     assert ChatMessage.objects.filter(session=visitor.session, kind="user").count() == 3
     assert len(fake_model.calls) == 3
 
@@ -245,13 +245,13 @@ def test_chat_session_cap_check_refuses_full_session(visitor, settings):
         chat_session_cap_check(session=visitor.session)
 
     assert "Message limit" in str(raised.value.detail)
-    assert raised.value.wait > 24 * 3600 - 5
+    assert raised.value.retry_after > 24 * 3600 - 5
 
 
 def test_chat_turn_run_refuses_ended_session(visitor, fake_model):
     ChatSession.objects.filter(pk=visitor.session.pk).update(is_active=False)
 
-    with pytest.raises(AuthenticationFailed):
+    with pytest.raises(SessionEnded):
         run(visitor.session, "hello")
 
     assert not ChatMessage.objects.filter(session=visitor.session).exists()

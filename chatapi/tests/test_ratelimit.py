@@ -6,7 +6,7 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIRequestFactory
 
-from chatapi.exceptions import LimitExceeded
+from chatapi.errors import LimitExceeded
 from chatapi.ratelimit import LimitUnavailable, client_ip_key, rate_limit_check, rate_limit_count, rate_limit_enforce
 
 
@@ -25,7 +25,7 @@ def test_rate_limit_enforce_raises_with_seconds_left_in_window(request_from_ip):
         rate_limit_enforce(request_from_ip, group="test", key=client_ip_key, rate="3/m")
 
     assert raised.value.status_code == 429
-    assert 1 <= raised.value.wait <= 60
+    assert 1 <= raised.value.retry_after <= 60
 
 
 def test_rate_limit_enforce_counts_each_key_apart(request_from_ip):
@@ -65,7 +65,7 @@ def test_rate_limit_check_counts_nothing_and_refuses_once_the_count_is_used_up(r
     with pytest.raises(LimitExceeded) as raised:
         rate_limit_check(request_from_ip, group="failures", key=client_ip_key, rate="2/m")
 
-    assert 1 <= raised.value.wait <= 60
+    assert 1 <= raised.value.retry_after <= 60
 
 
 def test_rate_limit_check_and_count_do_nothing_when_disabled(settings, request_from_ip):

@@ -2,9 +2,7 @@
 
 from datetime import datetime
 
-from django.contrib.admin.utils import quote
 from django.db.models import F
-from django.urls import reverse
 
 from chat_app.models import ChatMessage
 from sessions_app.models import ChatSession
@@ -38,8 +36,3 @@ def exchange_make(
     )
     ChatSession.objects.filter(pk=session.pk).update(user_message_count=F("user_message_count") + 1)
     return message, answer
-
-
-def admin_session_url(session: ChatSession, view: str = "change") -> str:
-    """A session's admin page, its id quoted as the admin quotes it: ids may hold "_", its escape."""
-    return reverse(f"admin:sessions_app_chatsession_{view}", args=[quote(session.pk)])

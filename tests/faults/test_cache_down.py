@@ -162,7 +162,7 @@ def test_rate_limit_fail_mode_per_group_in_process(monkeypatch, caplog):
     for group in ("auth-email", "staff-token", "admin-login-client", "admin-login-user"):
         with pytest.raises(LimitUnavailable) as refused:
             rate_limit_enforce(request, group=group, key=client_ip_key, rate="1/h")
-        assert (refused.value.status_code, refused.value.wait) == (503, 30)
+        assert (refused.value.status_code, refused.value.retry_after) == (503, 30)
     for group in ("chat-ip", "chat-session"):
         rate_limit_enforce(request, group=group, key=client_ip_key, rate="1/h")  # passes
     assert "rate limit unavailable, refusing: ConnectionError" in caplog.text

@@ -13,7 +13,7 @@ from django.conf import settings
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from chat_app.models import ChatMessage
-from chatapi.exceptions import SERVICE_UNAVAILABLE
+from chatapi.errors import SERVICE_UNAVAILABLE
 from sessions_app.services import chat_session_start
 from testing.llm_server import StubModelServer
 from tests.multiserver.servers import BROWSER_UA, ServerProcess, TcpProxy, database_url, is_postgresql

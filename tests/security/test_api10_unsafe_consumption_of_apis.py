@@ -13,7 +13,7 @@ import pytest
 
 from chat_app.models import ChatMessage
 from chat_app.services import FALLBACK_REPLY
-from sessions_app.tests.factories import admin_session_url
+from staff_app.tests.factories import admin_session_url
 from tests.security.conftest import body_of
 
 pytestmark = pytest.mark.django_db

@@ -1,6 +1,6 @@
 """OWASP API5:2023 Broken Function Level Authorization: staff functions are for staff tokens only.
 
-chat_app/tests/test_staff_api.py (test_staff_sessions_refuse_visitor_token, ..._missing_token,
+staff_app/tests/test_api.py (test_staff_sessions_refuse_visitor_token, ..._missing_token,
 ..._non_staff_user_token) covers the four staff endpoints by name. Here the list comes from the
 live schema, so an endpoint added later is held to the same rule without anyone listing it.
 """

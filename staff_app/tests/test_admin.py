@@ -10,7 +10,8 @@ from rest_framework.test import APIClient
 
 from chat_app.models import ChatMessage
 from sessions_app.models import ChatSession
-from sessions_app.tests.factories import BROWSER_UA, admin_session_url, ended_session_make, exchange_make, session_make
+from sessions_app.tests.factories import BROWSER_UA, ended_session_make, exchange_make, session_make
+from staff_app.tests.factories import admin_session_url
 
 pytestmark = pytest.mark.django_db
 

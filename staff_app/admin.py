@@ -1,8 +1,10 @@
-"""Staff console for visitor sessions: read the conversation, end or erase the session."""
+"""The staff console: sessions (read the conversation, end or erase one), messages, Discord deliveries and threads.
 
-from dataclasses import dataclass
+Read-only but for what a service does: ending and erasing sessions, retrying failed deliveries.
+"""
 
-from django.conf import settings
+import re
+
 from django.contrib import admin, messages
 from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
@@ -15,9 +17,13 @@ from django.utils import timezone
 from chat_app.models import ChatMessage
 from chatapi.admin import ConsoleModelAdmin
 from notifications_app.models import Delivery, DiscordThread
+from notifications_app.services import deliveries_retry
 from sessions_app.hashing import email_hash
 from sessions_app.models import ChatSession
 from sessions_app.services import chat_session_delete, chat_session_end
+from staff_app.selectors import conversation_for_session
+
+SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{32}$")
 
 
 class ExpiredFilter(admin.SimpleListFilter):
@@ -52,58 +58,6 @@ class FlaggedFilter(admin.SimpleListFilter):
         return queryset
 
 
-DELIVERY_LABELS = {
-    Delivery.Status.PENDING: "queued",
-    Delivery.Status.IN_PROGRESS: "sending",
-    Delivery.Status.DONE: "delivered",
-    Delivery.Status.FAILED: "failed",
-}
-
-
-@dataclass(frozen=True)
-class DeliveryState:
-    status: str
-    label: str
-    attempts: int
-    last_error: str
-
-
-@dataclass(frozen=True)
-class Conversation:
-    messages: list[ChatMessage]
-    flagged_count: int
-    discord_enabled: bool
-    opening: DeliveryState | None
-    thread: DiscordThread | None
-
-
-def delivery_state(delivery: Delivery) -> DeliveryState:
-    return DeliveryState(delivery.status, DELIVERY_LABELS[delivery.status], delivery.attempts, delivery.last_error)
-
-
-def conversation_for_session(session: ChatSession) -> Conversation:
-    """The session's messages in order, each with its Discord delivery state; three queries."""
-    conversation = list(ChatMessage.objects.filter(session=session).order_by("id"))
-    kinds = [Delivery.Kind.SESSION_OPENED, Delivery.Kind.MESSAGE_POSTED]
-    deliveries = Delivery.objects.filter(session=session, kind__in=kinds).order_by("id")
-    per_message: dict[int, DeliveryState] = {}
-    opening = None
-    for delivery in deliveries:  # the latest wins, so a retried delivery shows its newest state
-        if delivery.message_id is None:
-            opening = delivery_state(delivery)
-        else:
-            per_message[delivery.message_id] = delivery_state(delivery)
-    for message in conversation:
-        message.delivery = per_message.get(message.pk)
-    return Conversation(
-        messages=conversation,
-        flagged_count=sum(message.flagged for message in conversation),
-        discord_enabled=settings.DISCORD_ENABLED,
-        opening=opening,
-        thread=DiscordThread.objects.filter(session=session).first(),
-    )
-
-
 LIFETIME_FIELDS = ["created_at", "last_activity_at", "expires_at", "user_message_count", "is_active", "ended_at",
                    "end_reason"]  # fmt: skip
 
@@ -128,7 +82,7 @@ class ChatSessionAdmin(ConsoleModelAdmin):
     actions = ["end_sessions"]
 
     class Media:
-        css = {"all": ["sessions_app/console.css"]}
+        css = {"all": ["staff_app/console.css"]}
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         flagged = Exists(ChatMessage.objects.filter(session=OuterRef("pk"), flagged=True))
@@ -152,7 +106,7 @@ class ChatSessionAdmin(ConsoleModelAdmin):
 
     def render_change_form(self, request: HttpRequest, context: dict, *args, obj=None, **kwargs):
         if obj is not None:
-            context["conversation"] = conversation_for_session(obj)
+            context["conversation"] = conversation_for_session(session=obj)
             context["can_end_session"] = obj.is_active and self.has_change_permission(request)
         return super().render_change_form(request, context, *args, obj=obj, **kwargs)
 
@@ -212,3 +166,89 @@ class ChatSessionAdmin(ConsoleModelAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
         for session in queryset:
             chat_session_delete(session=session)
+
+
+class ViewOnlyAdmin(ConsoleModelAdmin):
+    """Rows staff read but never add, change or delete one by one: they go with their session."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(ChatMessage)
+class ChatMessageAdmin(ViewOnlyAdmin):
+    list_display = ["id", "session", "kind", "excerpt", "flagged", "fallback", "model", "created_at"]
+    list_filter = ["kind", "flagged", "fallback"]
+    search_fields = ["content"]
+    list_select_related = ["session"]
+    ordering = ["-id"]
+    list_per_page = 50
+    show_full_result_count = False
+    readonly_fields = [field.name for field in ChatMessage._meta.fields]
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
+        """A session id finds that session's messages through the index, not a scan of every text."""
+        if SESSION_ID.match(search_term.strip()):
+            return queryset.filter(session_id=search_term.strip()), False
+        return super().get_search_results(request, queryset, search_term)
+
+    @admin.display(description="text")
+    def excerpt(self, message: ChatMessage) -> str:
+        return message.content if len(message.content) <= 80 else message.content[:79] + "…"
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(ConsoleModelAdmin):
+    list_display = [
+        "id",
+        "kind",
+        "status",
+        "session",
+        "message",
+        "attempts",
+        "created_at",
+        "delivered_at",
+        "last_error",
+    ]
+    list_filter = ["status", "kind"]
+    list_select_related = ["session", "message"]
+    search_fields = ["=session__id", "=request_id"]
+    ordering = ["-id"]
+    list_per_page = 50
+    show_full_result_count = False
+    readonly_fields = [field.name for field in Delivery._meta.fields]
+    actions = ["retry_failed"]
+
+    @admin.action(description="Retry selected failed deliveries", permissions=["change"])
+    def retry_failed(self, request: HttpRequest, queryset) -> None:
+        retried = deliveries_retry(delivery_ids=list(queryset.values_list("pk", flat=True)))
+        skipped = queryset.count() - retried
+        plural = "y" if retried == 1 else "ies"
+        self.message_user(request, f"Queued again: {retried} failed deliver{plural}.", messages.SUCCESS)
+        if skipped:
+            self.message_user(request, f"Left as they are: {skipped} not failed.", messages.WARNING)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        # The list may act (retry); a single delivery is only ever viewed.
+        return obj is None and super().has_change_permission(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # deliveries go with their session
+
+
+@admin.register(DiscordThread)
+class DiscordThreadAdmin(ViewOnlyAdmin):
+    list_display = ["session", "thread_id", "channel_id", "created_at"]
+    list_select_related = ["session"]
+    search_fields = ["=session__id", "=thread_id"]
+    ordering = ["-created_at"]
+    readonly_fields = [field.name for field in DiscordThread._meta.fields]

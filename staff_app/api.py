@@ -4,6 +4,7 @@ import django_filters
 from django import forms
 from django.conf import settings
 from django.utils import timezone
+from drf_spectacular.contrib.rest_framework_simplejwt import TokenRefreshSerializerExtension
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
@@ -21,8 +22,8 @@ from sessions_app.authentication import VisitorOrPassAuthentication
 from sessions_app.hashing import email_hash
 from sessions_app.models import ChatSession
 from sessions_app.permissions import IsStaff
-from sessions_app.selectors import staff_session_list
 from sessions_app.services import chat_session_end
+from staff_app.selectors import staff_session_list
 
 NOT_STAFF = "No active staff account found with the given credentials."
 
@@ -44,6 +45,12 @@ class StaffTokenRefreshInput(TokenRefreshSerializer):
         if not user.is_staff:
             raise AuthenticationFailed(NOT_STAFF, code="no_active_account")
         return super().validate(attrs)
+
+
+class StaffTokenRefreshFields(TokenRefreshSerializerExtension):
+    """The staff refresh serializer adds checks, not fields: its body is simplejwt's."""
+
+    target_class = StaffTokenRefreshInput
 
 
 class StaffTokenView(TokenObtainPairView):

@@ -1,7 +1,9 @@
 """Delivery benchmark: N sessions x M messages over the API, the Discord double, real worker processes.
 
-    python -m notifications_app.bench_delivery --sessions 100 --messages 5 [--concurrency 20]
+    python -m bench.delivery --sessions 100 --messages 5 [--concurrency 20]
         [--model-seconds 0.5] [--outage 5] [--workers 1] [--database-url postgres://HOST:5432/postgres]
+
+from the project folder (`python bench/delivery.py ...` works too), with the project's .venv.
 
 It starts the REST double, a scratch database (a temporary SQLite file, or a fresh `bench_delivery`
 database on the given PostgreSQL server), `--workers` worker processes, then drives the chat API
@@ -31,6 +33,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 PROJECT = Path(__file__).resolve().parent.parent
+if str(PROJECT) not in sys.path:  # run as `python bench/delivery.py`: the project's packages are importable
+    sys.path.insert(0, str(PROJECT))
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) bench-delivery"
 
 

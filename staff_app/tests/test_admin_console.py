@@ -12,7 +12,8 @@ from rest_framework.test import APIClient
 from notifications_app.models import Delivery, DiscordThread
 from sessions_app.hashing import email_hash
 from sessions_app.models import ChatSession
-from sessions_app.tests.factories import BROWSER_UA, admin_session_url, exchange_make, session_make
+from sessions_app.tests.factories import BROWSER_UA, exchange_make, session_make
+from staff_app.tests.factories import admin_session_url
 
 pytestmark = pytest.mark.django_db
 
@@ -57,7 +58,7 @@ def test_console_session_page_is_view_only_and_offers_end(staff):
 
     assert 'name="_save"' not in html
     assert f'href="{end_url(session)}"' in html
-    assert "sessions_app/console.css" in html
+    assert "staff_app/console.css" in html
 
 
 def test_console_session_page_shows_placeholder_for_a_message_stored_without_text(staff):
