@@ -205,27 +205,29 @@ class ModelStream:
 
     `async for piece in stream.pieces()` yields the text; once it ends, `completion` holds the whole
     reply with its usage. Raises ModelUnavailable when the call fails or the stream breaks; closing
-    the iterator early closes the model's HTTP stream, which cancels the call.
+    the iterator early closes the model's HTTP stream, which cancels the call. `so_far()` is what
+    arrived before a break: the text, the model and the time, without usage.
     """
 
     def __init__(self, messages: list[dict[str, str]]) -> None:
         self.messages = messages
         self.completion: Completion | None = None
+        self._parts: list[str] = []
+        self._said = _Chunk()
+        self._started = time.perf_counter()
 
     async def pieces(self) -> AsyncIterator[str]:
-        started = time.perf_counter()
-        parts: list[str] = []
+        self._started = time.perf_counter()
         room = settings.LLM_MAX_REPLY_CHARS
-        last = _Chunk()
         finished = False
         try:
             async for chunk in self._chunks():
-                last = _merged(last, chunk)
+                self._said = _merged(self._said, chunk)
                 text = control_characters_remove(chunk.text) if isinstance(chunk.text, str) else None
                 if text and room > 0 and not finished:
-                    parts.append(text[:room])
+                    self._parts.append(text[:room])
                     room -= len(text)
-                    yield parts[-1]
+                    yield self._parts[-1]
                 if room <= 0:
                     break  # capped: stop reading, and closing the stream stops the model writing
                 finished = finished or bool(chunk.finish_reason)
@@ -235,12 +237,22 @@ class ModelStream:
         except Exception as exc:  # a stream that failed to start or broke mid-way
             logger.warning("model stream broke: %s", type(exc).__name__)
             raise ModelUnavailable(type(exc).__name__) from exc
+        said = self._said
         self.completion = _completion(
-            "".join(parts),
-            model=last.model,
-            started=started,
-            prompt_tokens=last.prompt_tokens,
-            completion_tokens=last.completion_tokens,
+            "".join(self._parts),
+            model=said.model,
+            started=self._started,
+            prompt_tokens=said.prompt_tokens,
+            completion_tokens=said.completion_tokens,
+        )
+
+    def so_far(self) -> Completion:
+        return _completion(
+            "".join(self._parts),
+            model=self._said.model,
+            started=self._started,
+            prompt_tokens=None,
+            completion_tokens=None,
         )
 
     async def _chunks(self) -> AsyncIterator[_Chunk]:

@@ -11,13 +11,16 @@ DRAIN_MAX_BYTES, so the connection ends cleanly and the client sees its 413.
 import asyncio
 import io
 import json
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 
 from django.conf import settings
 
-from chatapi.middleware import BODY_TOO_LARGE, INVALID_CONTENT_LENGTH, SAFE_REQUEST_ID
+SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+BODY_TOO_LARGE = "Request body is too large."
+INVALID_CONTENT_LENGTH = "Invalid Content-Length header."
 
 # Clients that send up to this much past the limit still get to read their 413 (the contract says
 # up to 10 MB); beyond it, or past DRAIN_SECONDS, the server stops reading and closes.
@@ -149,7 +152,8 @@ class ASGIBodyLimit:
                 await _answer(send, headers, 413, BODY_TOO_LARGE)
                 return await _drain(receive)
             return await self.app(scope, receive, send)
-        # No declared length (chunked): read up to the limit here, then hand Django what was read.
+        # No declared length (chunked): read up to the limit here, then hand Django what was read, with
+        # its length (Django and DRF read a body only as far as its Content-Length).
         held, size = [], 0
         while True:
             message = await receive()
@@ -162,6 +166,8 @@ class ASGIBodyLimit:
                 return await _drain(receive)
             if not message.get("more_body", False):
                 break
+        headers = [(name, value) for name, value in scope["headers"] if name != b"content-length"]
+        scope = {**scope, "headers": [*headers, (b"content-length", str(size).encode())]}
         return await self.app(scope, _replay(held, receive), send)
 
 

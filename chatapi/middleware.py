@@ -7,7 +7,6 @@ headers); the cookie, user and message middleware serve the staff console and sk
 """
 
 import ipaddress
-import re
 from collections.abc import Callable
 
 from asgiref.sync import iscoroutinefunction
@@ -18,12 +17,9 @@ from django.contrib.messages.middleware import MessageMiddleware as DjangoMessag
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.clickjacking import XFrameOptionsMiddleware as DjangoXFrameOptionsMiddleware
-from django.middleware.security import SecurityMiddleware as DjangoSecurityMiddleware
 from django.utils.decorators import sync_and_async_middleware
 
-SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-BODY_TOO_LARGE = "Request body is too large."
-INVALID_CONTENT_LENGTH = "Invalid Content-Length header."
+from chatapi.body_limit import BODY_TOO_LARGE, INVALID_CONTENT_LENGTH, SAFE_REQUEST_ID
 
 
 def request_guard(prepare: Callable[[HttpRequest], HttpResponse | None]):
@@ -73,7 +69,13 @@ def _body_size_checked(request: HttpRequest) -> HttpResponse | None:
     return None
 
 
+def _host_allowed(request: HttpRequest) -> None:
+    """Refuse (400) a Host header outside ALLOWED_HOSTS before anything reads it."""
+    request.get_host()  # raises DisallowedHost, which Django answers with handler400
+
+
 request_id_guard = request_guard(_request_id_checked)
+allowed_host = request_guard(_host_allowed)
 request_body_limit = request_guard(_body_size_checked)
 
 
@@ -132,10 +134,6 @@ class InlineHooksMixin:
         if hasattr(self, "process_response"):
             response = self.process_response(request, response)
         return response
-
-
-class SecurityMiddleware(InlineHooksMixin, DjangoSecurityMiddleware):
-    pass
 
 
 class ContentSecurityPolicyMiddleware(InlineHooksMixin, CSPMiddleware):

@@ -51,13 +51,15 @@ INSTALLED_APPS = [
     "staff_app",
 ]
 
-# Every middleware runs natively under ASGI (chatapi.middleware says why and how). No CSRF middleware:
-# the API authenticates with bearer tokens, and every admin view protects itself (csrf_protect).
+# Nearly every middleware runs natively under ASGI (chatapi.middleware says why and how); Django's
+# SecurityMiddleware stays as it is, since its deploy checks (HSTS, https redirect) look for it by name.
+# No CSRF middleware: the API authenticates with bearer tokens, and every admin view protects itself.
 MIDDLEWARE = [
     "chatapi.middleware.request_id_guard",
     "django_guid.middleware.guid_middleware",
+    "chatapi.middleware.allowed_host",
     "chatapi.middleware.request_body_limit",
-    "chatapi.middleware.SecurityMiddleware",
+    "django.middleware.security.SecurityMiddleware",
     "chatapi.middleware.ContentSecurityPolicyMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -67,8 +69,9 @@ MIDDLEWARE = [
     "chatapi.middleware.MessageMiddleware",
     "chatapi.middleware.XFrameOptionsMiddleware",
 ]
-# Django's deploy checks look for its own middleware by name; chatapi.checks checks ours instead.
-SILENCED_SYSTEM_CHECKS = ["security.W001", "security.W002", "security.W003"]
+# Django's deploy checks look for its clickjacking and CSRF middleware by name: chatapi.checks checks
+# ours (X-Frame-Options), and every admin view applies CSRF protection itself.
+SILENCED_SYSTEM_CHECKS = ["security.W002", "security.W003"]
 
 ROOT_URLCONF = "chatapi.urls"
 WSGI_APPLICATION = "chatapi.wsgi.application"
@@ -203,8 +206,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["sessions_app.authentication.VisitorSessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["sessions_app.permissions.IsVisitor"],
     "DEFAULT_PARSER_CLASSES": ["chatapi.parsers.JSONParser"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["chatapi.renderers.FastJSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "chatapi.schema.ApiSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "chatapi.exceptions.api_exception_handler",
     "DEFAULT_METADATA_CLASS": "chatapi.metadata.APIMetadata",
