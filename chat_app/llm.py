@@ -117,15 +117,8 @@ def _request(messages: list[dict[str, str]]) -> dict:
 
 
 def _litellm_arguments(route: Route, messages: list[dict[str, str]]) -> dict:
-    return {
-        "model": route.model,
-        "api_key": route.api_key,
-        "api_base": route.api_base,
-        "timeout": settings.LLM_TIMEOUT,
-        "num_retries": 0,
-        "max_retries": 0,
-        **_request(messages),
-    }
+    endpoint = {"model": route.model, "api_key": route.api_key, "api_base": route.api_base}
+    return {**endpoint, "timeout": settings.LLM_TIMEOUT, "num_retries": 0, "max_retries": 0, **_request(messages)}
 
 
 async def chat_complete(*, messages: list[dict[str, str]]) -> Completion:
