@@ -1,6 +1,7 @@
 """The single owner of litellm and openai: the configured model, awaited, whole or as it writes."""
 
 import asyncio
+import contextlib
 import importlib
 import json
 import logging
@@ -361,7 +362,8 @@ def client_warm_up() -> None:
 
     asyncio.run(calls())
     for name in _TRANSPORT_MODULES:  # what a real call adds to a mocked one: the HTTP transport
-        importlib.import_module(name)
+        with contextlib.suppress(ImportError):  # a name gone in a new release costs only memory
+            importlib.import_module(name)
 
 
 _TRANSPORT_MODULES = ("httpcore._async.connection_pool", "httpcore._async.http11", "h11", "anyio._backends._asyncio")

@@ -115,6 +115,9 @@ else:
         "timeout": env.float("DB_POOL_TIMEOUT", default=10, above=True),
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps connections open instead
+    # The pool checks a connection as it lends it (one empty query): after a database outage the
+    # connections it still holds are broken, and requests would otherwise fail on them one by one.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (rate limits and idempotency must be shared by every server process) --------------
