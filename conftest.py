@@ -5,12 +5,26 @@ from types import SimpleNamespace
 
 import django_ratelimit.core
 import pytest
+from asgiref.sync import async_to_sync
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from testing.llm_server import StubModelServer
 
 BROWSER_UA = "Mozilla/5.0 (X11; Linux x86_64) pytest"
+
+
+def body_of(response) -> bytes:
+    """A test client response's whole body, a stream's included (its events come from async code)."""
+    if not response.streaming:
+        return response.content
+    if not response.is_async:
+        return b"".join(response.streaming_content)
+
+    async def collected() -> list[bytes]:
+        return [part async for part in response.streaming_content]
+
+    return b"".join(async_to_sync(collected)())
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -93,7 +107,7 @@ def fake_model(monkeypatch):
             self.reply = "A helpful answer."
             self.error = False
 
-        def __call__(self, *, messages):
+        async def __call__(self, *, messages):
             self.calls.append(messages)
             if self.error:
                 raise llm.ModelUnavailable("fake failure")

@@ -7,27 +7,38 @@ import sys
 from chatapi.environment import SettingsEnv
 from chatapi.logformat import LOG_FORMATTERS, SECRET_SETTINGS, PrivateDataFilter
 
-env = SettingsEnv()  # from the environment only, not .env; a malformed value stops the start with one line
+env = SettingsEnv()  # a malformed value stops the start with one line
+# The same .env the app reads (the environment wins), so CACHE_URL there also shapes the server.
+_env_file = os.environ.get("ENV_FILE") or os.path.join(os.path.dirname(os.path.abspath(__file__)), ".env")
+if os.path.isfile(_env_file):
+    SettingsEnv.read_env(_env_file, overwrite=False)
 
-wsgi_app = "chatapi.wsgi:application"
+wsgi_app = "chatapi.asgi:application"
 # Every interface: a container's port; TLS goes in front.
 bind = f"0.0.0.0:{env.int('PORT', default=8000, minimum=1, maximum=65535)}"
 
-# Threads, not processes: a request spends most of its time waiting on the model, which frees the GIL.
-# More than one process needs CACHE_URL on a shared cache (Redis): with the default local-memory
-# cache each process keeps its own rate-limit counters (`manage.py check` warns, chatapi.W001).
-worker_class = "gthread"
-workers = env.int("WEB_CONCURRENCY", default=1, minimum=1)
-threads = env.int("THREADS", default=16, minimum=1)
+# gunicorn's own ASGI worker: one event loop per process (uvloop), so a visitor waiting on the model,
+# an open stream or a slow client costs a coroutine, not a worker (docs/adr/0001-serving-model.md).
+worker_class = "asgi"
+worker_connections = 4096  # open connections per process; idle streams are cheap
+
+
+def _default_workers() -> int:
+    """Every core when the cache is shared; one process when it is local memory, where each
+    process would keep its own rate-limit counters (`manage.py check` warns, chatapi.W001)."""
+    shared = (env.str("CACHE_URL", default="") or "").startswith(("redis://", "rediss://", "unix://"))
+    return len(os.sched_getaffinity(0)) if shared else 1
+
+
+workers = env.int("WEB_CONCURRENCY", default=_default_workers(), minimum=1)
 
 # Load the app, and with it the URLconf and litellm (~4 s and ~200 MB), once in the master;
 # the workers share that memory copy-on-write and start at once.
 preload_app = True
 
-# A chat request can wait LLM_TIMEOUT seconds for the model, and an idempotent retry a little longer:
-# let it finish on shutdown and never count it as a hung worker.
+# A chat can wait LLM_TIMEOUT seconds for the model, and an idempotent retry a little longer: let it
+# finish on shutdown. (A worker's event loop answers the master's heartbeat meanwhile.)
 _llm_timeout = int(env.float("LLM_TIMEOUT", default=30, above=True))
-timeout = _llm_timeout + 15
 graceful_timeout = _llm_timeout + 15
 keepalive = 5  # above 2 so a reverse proxy's pooled connections are not cut mid-reuse
 

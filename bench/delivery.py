@@ -16,6 +16,7 @@ SIGTERM: a worker stopped while Discord answers slowly, how long it takes and wh
 """
 
 import argparse
+import asyncio
 import json
 import os
 import signal
@@ -311,8 +312,8 @@ def main() -> None:  # pragma: no cover - run by hand, see the module docstring
 
         call_command("migrate", verbosity=0)
 
-        def fake_model(*, messages):
-            time.sleep(args.model_seconds)
+        async def fake_model(*, messages):
+            await asyncio.sleep(args.model_seconds)
             return llm.Completion(
                 content="A helpful answer.",
                 model="fake",

@@ -1,45 +1,33 @@
-"""Visitor chat endpoints: send a message, read the history."""
+"""Visitor chat endpoints: send a message (whole or streamed), read the history."""
 
 import json
 import re
-from collections.abc import Generator, Iterator
-from contextlib import closing
+from collections.abc import AsyncIterator
+from contextlib import aclosing
 from time import monotonic
 
-from django.conf import settings
+from adrf.viewsets import ViewSet as AsyncViewSet
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers, viewsets
+from rest_framework import serializers
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from chat_app.models import ChatMessage
-from chat_app.sanitization import control_characters_remove
 from chat_app.selectors import history_for_session
-from chat_app.services import (
-    ChatTurn,
-    StreamEvent,
-    chat_message_accept,
-    chat_session_cap_check,
-    chat_turn_answer,
-    chat_turn_events,
-    chat_turn_replay,
-    chat_turn_stream,
-    visitor_text_prepare,
-)
+from chat_app.services import NO_MESSAGE
+from chat_app.turns import StreamEvent, chat_turn_answer, chat_turn_events, chat_turn_start
 from chatapi.fields import StrictTextField
-from chatapi.ratelimit import client_ip_key, rate_limit_enforce, visitor_session_key
+from chatapi.ratelimit import RateLimit, visitor_session_key
 from sessions_app.bots import NotABot
 from sessions_app.permissions import IsVisitor
 
-MESSAGE_BLANK = "Message must not be blank."
-MESSAGE_TOO_LONG = "Message must be at most {limit} characters."
-MESSAGE_ONLY_MARKUP = "Message has no text once HTML markup is removed."
 IDEMPOTENCY_KEY_INVALID = "Must be 1 to 128 visible ASCII characters."
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
+NOT_AN_OBJECT = "The body must be a JSON object."
 HISTORY_MAX = 200
 
 # One Server-Sent Event, as schemathesis and other OpenAPI tools read a text/event-stream body.
@@ -61,17 +49,10 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
 
 
 class ChatInput(serializers.Serializer):
-    message = StrictTextField()
+    """The body's shape, for the schema: its rules are the chat turn's (chat_app.services.check_chat_turn),
+    checked in the contract's order after the rate limits and the session cap."""
 
-    def validate_message(self, raw: str):
-        if len(raw) > settings.MAX_MESSAGE_LENGTH:
-            raise ValidationError(MESSAGE_TOO_LONG.format(limit=settings.MAX_MESSAGE_LENGTH))
-        if not control_characters_remove(raw).strip():
-            raise ValidationError(MESSAGE_BLANK)
-        prepared = visitor_text_prepare(raw)
-        if not prepared.text:  # only under INPUT_MARKUP_POLICY=strip, for a message of nothing but markup
-            raise ValidationError(MESSAGE_ONLY_MARKUP)
-        return prepared
+    message = StrictTextField(help_text="The visitor's text: not blank, at most MAX_MESSAGE_LENGTH characters.")
 
 
 class ChatOutput(serializers.Serializer):
@@ -111,75 +92,71 @@ def idempotency_key_from(request: Request) -> str | None:
     return key
 
 
+def message_from(request: Request) -> object:
+    """The `message` member of a JSON object body, whatever it holds (the chat turn checks it)."""
+    if not isinstance(request.data, dict):
+        raise ParseError(NOT_AN_OBJECT)
+    return request.data.get("message", NO_MESSAGE)
+
+
 # Deltas that arrive within this long of the last write go out together in the next one: a model
 # writes a token every few milliseconds, and one write per token costs the server more CPU than the
-# token itself (a system call, and a turn at the GIL for each). Every event is still its own frame.
+# token itself. Every event is still its own frame.
 SSE_COALESCE_SECONDS = 0.025
 
 
-def sse_encode(events: Generator[StreamEvent]) -> Iterator[bytes]:
-    """Server-Sent Events framing. A generator, so closing the response closes `events` too.
+async def sse_encode(events: AsyncIterator[StreamEvent]) -> AsyncIterator[bytes]:
+    """Server-Sent Events framing; closing it closes `events` (the visitor left: the turn stores what arrived).
 
     The first delta goes out at once; later ones are held until SSE_COALESCE_SECONDS have passed
     since the last write; `done` and `error` go out with whatever is held.
     """
     held: list[bytes] = []
     written_at = None
-    with closing(events):
-        for event in events:
+    async with aclosing(events):
+        async for event in events:
             held.append(f"event: {event.name}\ndata: {json.dumps(event.data, ensure_ascii=False)}\n\n".encode())
             now = monotonic()
             if event.name != "delta" or written_at is None or now - written_at >= SSE_COALESCE_SECONDS:
                 yield b"".join(held)
                 held.clear()
                 written_at = now
-        if held:  # only when the events ended on a delta, which chat_turn_stream never does
+        if held:  # only when the events ended on a delta, which chat_turn_events never does
             yield b"".join(held)
 
 
-class ChatViewSet(viewsets.GenericViewSet):
-    """`/chat`: the visitor's own conversation, in the contract's order of checks."""
+class ChatPerClientLimit(RateLimit):
+    """CHAT_RATE_LIMIT messages per client (an IPv4 address, an IPv6 /64); the cache down lets them pass."""
+
+    group = "chat-ip"
+    rate_setting = "CHAT_RATE_LIMIT"
+
+
+class ChatPerSessionLimit(RateLimit):
+    """CHAT_RATE_LIMIT messages per session, whatever client sends them."""
+
+    group = "chat-session"
+    rate_setting = "CHAT_RATE_LIMIT"
+    key = staticmethod(visitor_session_key)
+
+
+class ChatViewSet(AsyncViewSet):
+    """`/chat` and `/chat/stream`: the contract's checks in order (bot, rate limits, then the turn's own),
+    then the turn awaited: a visitor waiting on the model holds no thread and no database connection."""
 
     permission_classes = [IsVisitor, NotABot]
-
-    def get_permissions(self):
-        if self.action == "history":
-            return [IsVisitor()]
-        return super().get_permissions()
+    throttle_classes = [ChatPerClientLimit, ChatPerSessionLimit]
 
     def perform_content_negotiation(self, request: Request, force: bool = False):
         # A stream client sends `Accept: text/event-stream`; its errors before the stream are still JSON.
         return super().perform_content_negotiation(request, force=force or self.action == "stream")
 
-    def chat_accept(self, request: Request) -> ChatTurn | ChatMessage:
-        """The contract's checks in order, then the visitor's message stored; shared by every send.
-
-        Rate limits, an idempotent replay (the earlier turn is returned), the session cap, validation.
-        """
-        rate_limit_enforce(request, group="chat-ip", key=client_ip_key, rate=settings.CHAT_RATE_LIMIT)
-        rate_limit_enforce(request, group="chat-session", key=visitor_session_key, rate=settings.CHAT_RATE_LIMIT)
-        key = idempotency_key_from(request)
-        replay = chat_turn_replay(session=request.auth, key=key) if key else None
-        if replay is not None:
-            return replay
-        chat_session_cap_check(session=request.auth)
-        data = ChatInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        return chat_message_accept(session=request.auth, text=data.validated_data["message"], idempotency_key=key)
-
     @extend_schema(request=ChatInput, responses={200: ChatOutput}, parameters=[IDEMPOTENCY_HEADER])
-    def create(self, request: Request) -> Response:
-        accepted = self.chat_accept(request)
-        turn = accepted if isinstance(accepted, ChatTurn) else chat_turn_answer(message=accepted)
-        return Response(ChatOutput(turn).data)
-
-    @extend_schema(parameters=[HistoryInput], responses=HistoryOutput)
-    @action(detail=False, methods=["get"])
-    def history(self, request: Request) -> Response:
-        params = HistoryInput(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        exchanges = history_for_session(session=request.auth, limit=params.validated_data["limit"])
-        return Response(HistoryOutput({"session_id": request.auth.pk, "messages": exchanges}).data)
+    async def create(self, request: Request) -> Response:
+        opening = await chat_turn_start(
+            session=request.auth, message=message_from(request), idempotency_key=idempotency_key_from(request)
+        )
+        return Response(ChatOutput(await chat_turn_answer(opening)).data)
 
     @extend_schema(
         request=ChatInput,
@@ -190,10 +167,27 @@ class ChatViewSet(viewsets.GenericViewSet):
         "(`event: error` if the model breaks off).",
     )
     @action(detail=False, methods=["post"])
-    def stream(self, request: Request) -> StreamingHttpResponse:
-        accepted = self.chat_accept(request)
-        events = chat_turn_events(accepted) if isinstance(accepted, ChatTurn) else chat_turn_stream(message=accepted)
-        response = StreamingHttpResponse(sse_encode(events), content_type="text/event-stream")
+    async def stream(self, request: Request) -> StreamingHttpResponse:
+        opening = await chat_turn_start(
+            session=request.auth, message=message_from(request), idempotency_key=idempotency_key_from(request)
+        )
+        response = StreamingHttpResponse(sse_encode(chat_turn_events(opening)), content_type="text/event-stream")
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"  # nginx and friends: pass each event on at once
         return response
+
+
+class ChatHistoryView(APIView):
+    """`/chat/history`: plain rows of the visitor's own session, written by the fast JSON renderer.
+
+    A plain view, not an action of the async viewset: its one database read runs in one thread hop.
+    """
+
+    permission_classes = [IsVisitor]
+
+    @extend_schema(parameters=[HistoryInput], responses=HistoryOutput)
+    def get(self, request: Request) -> Response:
+        params = HistoryInput(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        exchanges = history_for_session(session=request.auth, limit=params.validated_data["limit"])
+        return Response({"session_id": request.auth.pk, "messages": exchanges})

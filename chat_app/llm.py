@@ -1,14 +1,15 @@
-"""The single owner of litellm: one typed call to the configured model, nothing else imports it."""
+"""The single owner of litellm and openai: the configured model, awaited, whole or as it writes."""
 
+import asyncio
+import contextlib
 import importlib
 import json
 import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as DeadlinePassed
+import weakref
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache, lru_cache
@@ -47,103 +48,8 @@ def litellm_client() -> ModuleType:
         return litellm
 
 
-# The client's timeout bounds each socket read, not the call: a model trickling its answer a byte at a
-# time would hold the visitor for ever. Calls run here, and the visitor waits LLM_TIMEOUT at most.
-_model_calls = ThreadPoolExecutor(max_workers=512, thread_name_prefix="model-call")
-
-
 class ModelUnavailable(Exception):
     """The model failed, timed out or answered nothing usable."""
-
-
-@dataclass(frozen=True)
-class Completion:
-    content: str
-    model: str
-    latency_ms: int
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    cost_usd: Decimal | None
-
-
-def _completion_arguments(messages: list[dict[str, str]]) -> dict:
-    return {
-        "model": settings.LLM_MODEL,
-        "messages": messages,
-        "api_key": settings.LLM_API_KEY,
-        "api_base": settings.LLM_API_BASE,
-        "timeout": settings.LLM_TIMEOUT,
-        "max_tokens": settings.LLM_MAX_TOKENS,
-        "temperature": settings.LLM_TEMPERATURE,
-        "num_retries": 0,
-        "max_retries": 0,  # the visitor waits; a retry would break the LLM_TIMEOUT bound
-    }
-
-
-def chat_complete(*, messages: list[dict[str, str]]) -> Completion:
-    """Ask the configured model for one reply; raise ModelUnavailable on any failure."""
-    started = time.perf_counter()
-    try:
-        response = _completion_within_deadline(_completion_arguments(messages))
-        content = response.choices[0].message.content
-    except Exception as exc:
-        logger.warning("model call failed: %s", type(exc).__name__)
-        raise ModelUnavailable(type(exc).__name__) from exc
-    if isinstance(content, str):
-        content = control_characters_remove(content)  # untrusted text: no NUL or lone surrogate reaches the database
-    if not isinstance(content, str) or not content.strip():
-        logger.warning("model answered with no text")
-        raise ModelUnavailable("empty reply")
-    usage = getattr(response, "usage", None)
-    return Completion(
-        content=content[: settings.LLM_MAX_REPLY_CHARS],
-        model=str(getattr(response, "model", None) or settings.LLM_MODEL)[:128],
-        latency_ms=int((time.perf_counter() - started) * 1000),
-        prompt_tokens=getattr(usage, "prompt_tokens", None),
-        completion_tokens=getattr(usage, "completion_tokens", None),
-        cost_usd=_cost_of(response),
-    )
-
-
-def _completion_within_deadline(arguments: dict):
-    call = _model_calls.submit(litellm_client().completion, **arguments)
-    try:
-        return call.result(timeout=settings.LLM_TIMEOUT)
-    except DeadlinePassed:
-        call.cancel()  # a call still queued never starts; a running one ends with its socket
-        raise
-
-
-def chat_stream(*, messages: list[dict[str, str]]) -> Iterator[str]:
-    """Yield the reply's text as the model produces it; raise ModelUnavailable on any failure.
-
-    Closing the iterator early closes the model's HTTP stream, which cancels the call.
-    """
-    try:
-        stream = litellm_client().completion(**_completion_arguments(messages), stream=True)
-    except Exception as exc:  # the boundary, as in chat_complete
-        logger.warning("model stream failed to start: %s", type(exc).__name__)
-        raise ModelUnavailable(type(exc).__name__) from exc
-    room = settings.LLM_MAX_REPLY_CHARS
-    try:
-        for piece, finish_reason in _reply_parts(stream):
-            piece = control_characters_remove(piece) if isinstance(piece, str) else None
-            if piece and room > 0:
-                yield piece[:room]
-                room -= len(piece)
-            if room <= 0:
-                break  # capped: stop reading, and closing the stream stops the model writing
-            if finish_reason:
-                # The text is complete. Reading on would only make litellm's wrapper (other
-                # providers) rebuild the whole reply for its usage logging, a quarter of their CPU.
-                break
-        else:  # the stream ended with no finish reason: cut off, not complete
-            raise StreamCutOff()
-    except Exception as exc:  # a stream broken mid-way
-        logger.warning("model stream broke: %s", type(exc).__name__)
-        raise ModelUnavailable(type(exc).__name__) from exc
-    finally:
-        stream.close()
 
 
 class StreamCutOff(Exception):
@@ -154,78 +60,313 @@ class StreamError(Exception):
     """The model sent an error in place of the next chunk."""
 
 
-def _reply_parts(stream) -> Iterator[tuple[object, object]]:
-    """The text and the finish reason of each chunk of the model's stream (either may be None).
+@dataclass(frozen=True)
+class Completion:
+    """A whole reply and what it cost: the model that answered, its latency, tokens and price."""
 
-    litellm's stream wrapper turns every provider's chunks into OpenAI's, and the openai SDK builds
-    pydantic objects of each: together about 0.5 ms of CPU per chunk, 100 ms and more for a 200-chunk
-    reply (bench/stream_cpu.py). An OpenAI-compatible endpoint sends OpenAI's format already, so its
-    events (parsed by the SDK's own SSE decoder) are read as the JSON they are; every other provider
-    goes through the wrapper. What the wrapper would add here is unused: per-chunk logging (off),
-    usage and cost (not reported in a stream), a guard against a model repeating itself (bounded by
-    LLM_MAX_REPLY_CHARS).
+    content: str
+    model: str
+    latency_ms: int
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cost_usd: Decimal | None
+
+
+@dataclass(frozen=True)
+class Route:
+    """How the configured model is reached: an OpenAI-compatible endpoint directly, else through litellm."""
+
+    openai_compatible: bool
+    model: str  # the name the endpoint knows (an OpenAI-compatible one without litellm's prefix)
+    api_base: str | None
+    api_key: str | None
+
+
+@lru_cache(maxsize=8)
+def _route(model: str, api_base: str | None, api_key: str | None) -> Route:
+    """An OpenAI-compatible endpoint speaks the openai SDK's protocol, so the SDK calls it: a reply
+    costs about half the CPU litellm's wrapper adds around the same SDK call (bench/stream_cpu.py)."""
+    name, provider, _key, _base = litellm_client().get_llm_provider(model=model, api_base=api_base)
+    if provider == "openai":
+        return Route(openai_compatible=True, model=name, api_base=api_base, api_key=api_key)
+    return Route(openai_compatible=False, model=model, api_base=api_base, api_key=api_key)
+
+
+def _current_route() -> Route:
+    return _route(settings.LLM_MODEL, settings.LLM_API_BASE, settings.LLM_API_KEY)
+
+
+# One client (one HTTP connection pool) per event loop: a client is bound to the loop it first ran on.
+_openai_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict]" = weakref.WeakKeyDictionary()
+
+
+def _openai_client(route: Route):
+    import openai
+
+    per_loop = _openai_clients.setdefault(asyncio.get_running_loop(), {})
+    key = (route.api_base, route.api_key, settings.LLM_TIMEOUT)
+    if key not in per_loop:
+        # No retries: the visitor waits, and a retry would break the LLM_TIMEOUT bound.
+        per_loop[key] = openai.AsyncOpenAI(
+            base_url=route.api_base, api_key=route.api_key, timeout=settings.LLM_TIMEOUT, max_retries=0
+        )
+    return per_loop[key]
+
+
+def _request(messages: list[dict[str, str]]) -> dict:
+    return {"messages": messages, "max_tokens": settings.LLM_MAX_TOKENS, "temperature": settings.LLM_TEMPERATURE}
+
+
+def _litellm_arguments(route: Route, messages: list[dict[str, str]]) -> dict:
+    endpoint = {"model": route.model, "api_key": route.api_key, "api_base": route.api_base}
+    return {**endpoint, "timeout": settings.LLM_TIMEOUT, "num_retries": 0, "max_retries": 0, **_request(messages)}
+
+
+async def chat_complete(*, messages: list[dict[str, str]]) -> Completion:
+    """Ask the configured model for one reply, bounded as a whole by LLM_TIMEOUT.
+
+    Raises ModelUnavailable on any failure, a timeout or an empty answer.
     """
-    import openai  # litellm's own client for OpenAI-compatible endpoints, loaded with it
+    started = time.perf_counter()
+    try:
+        route = _current_route()
+        async with asyncio.timeout(settings.LLM_TIMEOUT):
+            if route.openai_compatible:
+                response = await _openai_client(route).chat.completions.create(model=route.model, **_request(messages))
+            else:
+                response = await litellm_client().acompletion(**_litellm_arguments(route, messages))
+        content = response.choices[0].message.content
+    except Exception as exc:  # the boundary: any failure of the call is the visitor's fallback reply
+        logger.warning("model call failed: %s", type(exc).__name__)
+        raise ModelUnavailable(type(exc).__name__) from exc
+    if isinstance(content, str):
+        content = control_characters_remove(content)  # untrusted text: no NUL or lone surrogate reaches the database
+    if not isinstance(content, str) or not content.strip():
+        logger.warning("model answered with no text")
+        raise ModelUnavailable("empty reply")
+    usage = getattr(response, "usage", None)
+    return _completion(
+        content[: settings.LLM_MAX_REPLY_CHARS],
+        model=getattr(response, "model", None),
+        started=started,
+        prompt_tokens=getattr(usage, "prompt_tokens", None),
+        completion_tokens=getattr(usage, "completion_tokens", None),
+    )
 
-    provider_stream = getattr(stream, "completion_stream", None)
-    if isinstance(provider_stream, openai.Stream) and hasattr(provider_stream, "_iter_events"):
-        return _openai_events_parts(provider_stream)
-    return _wrapped_chunks_parts(stream)
+
+def _completion(content: str, *, model, started: float, prompt_tokens, completion_tokens) -> Completion:
+    prompt_tokens, completion_tokens = _token_count(prompt_tokens), _token_count(completion_tokens)
+    return Completion(
+        content=content,
+        model=str(model or settings.LLM_MODEL)[:128],
+        latency_ms=int((time.perf_counter() - started) * 1000),
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        cost_usd=_cost(prompt_tokens, completion_tokens),
+    )
 
 
-def _openai_events_parts(provider_stream) -> Iterator[tuple[object, object]]:
-    # The same rules as the SDK's Stream.__stream__: [DONE] ends it, an `error` member is an error.
-    for event in provider_stream._iter_events():
-        if event.data.startswith("[DONE]"):
-            return
-        data = json.loads(event.data)
-        if data.get("error"):
-            raise StreamError()
-        choices = data.get("choices") or [{}]
-        delta = choices[0].get("delta") or {}
-        yield delta.get("content"), choices[0].get("finish_reason")
+def _token_count(value) -> int | None:
+    """A provider's token count, or None when it sent none or nonsense (not a whole number, negative)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
-def _wrapped_chunks_parts(stream) -> Iterator[tuple[object, object]]:
-    for chunk in stream:
-        if chunk.choices:
-            yield chunk.choices[0].delta.content, chunk.choices[0].finish_reason
+def _cost(prompt_tokens: int | None, completion_tokens: int | None) -> Decimal | None:
+    """The reply's price from litellm's price map; None for a model it has no price for."""
+    if prompt_tokens is None or completion_tokens is None:
+        return None
+    try:
+        prices = litellm_client().cost_per_token(
+            model=settings.LLM_MODEL, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
+        )
+    except Exception:  # noqa: BLE001 - litellm raises for a model missing from its map
+        return None
+    total = sum(prices)
+    return Decimal(str(round(total, 8))) if total > 0 else None
 
 
-# What a real call imports on top of a mocked one: the HTTP transport, and litellm's service logger.
-_TRANSPORT_MODULES = (
-    "httpcore._sync.connection_pool",
-    "httpcore._sync.http11",
-    "httpcore._sync.http2",
-    "h11",
-    "litellm._service_logger",
+@dataclass
+class _Chunk:
+    text: str | None = None
+    finish_reason: str | None = None
+    model: str | None = None
+    prompt_tokens: object = None
+    completion_tokens: object = None
+
+
+class ModelStream:
+    """The configured model's reply as it writes it.
+
+    `async for piece in stream.pieces()` yields the text; once it ends, `completion` holds the whole
+    reply with its usage. Raises ModelUnavailable when the call fails or the stream breaks; closing
+    the iterator early closes the model's HTTP stream, which cancels the call. `so_far()` is what
+    arrived before a break: the text, the model and the time, without usage.
+    """
+
+    def __init__(self, messages: list[dict[str, str]]) -> None:
+        self.messages = messages
+        self.completion: Completion | None = None
+        self._parts: list[str] = []
+        self._said = _Chunk()
+        self._started = time.perf_counter()
+
+    async def pieces(self) -> AsyncIterator[str]:
+        self._started = time.perf_counter()
+        room = settings.LLM_MAX_REPLY_CHARS
+        finished = False
+        try:
+            async for chunk in self._chunks():
+                self._said = _merged(self._said, chunk)
+                text = control_characters_remove(chunk.text) if isinstance(chunk.text, str) else None
+                if text and room > 0 and not finished:
+                    self._parts.append(text[:room])
+                    room -= len(text)
+                    yield self._parts[-1]
+                if room <= 0:
+                    break  # capped: stop reading, and closing the stream stops the model writing
+                finished = finished or bool(chunk.finish_reason)
+            else:
+                if not finished:
+                    raise StreamCutOff()
+        except Exception as exc:  # a stream that failed to start or broke mid-way
+            logger.warning("model stream broke: %s", type(exc).__name__)
+            raise ModelUnavailable(type(exc).__name__) from exc
+        said = self._said
+        self.completion = _completion(
+            "".join(self._parts),
+            model=said.model,
+            started=self._started,
+            prompt_tokens=said.prompt_tokens,
+            completion_tokens=said.completion_tokens,
+        )
+
+    def so_far(self) -> Completion:
+        return _completion(
+            "".join(self._parts),
+            model=self._said.model,
+            started=self._started,
+            prompt_tokens=None,
+            completion_tokens=None,
+        )
+
+    async def _chunks(self) -> AsyncIterator[_Chunk]:
+        route = _current_route()
+        if route.openai_compatible:
+            async for chunk in _openai_chunks(route, self.messages):
+                yield chunk
+        else:
+            async for chunk in _litellm_chunks(route, self.messages):
+                yield chunk
+
+
+def _merged(last: _Chunk, chunk: _Chunk) -> _Chunk:
+    """What the stream has said so far: the model's name and its usage arrive in some chunk or other."""
+    return _Chunk(
+        model=chunk.model or last.model,
+        prompt_tokens=chunk.prompt_tokens if chunk.prompt_tokens is not None else last.prompt_tokens,
+        completion_tokens=chunk.completion_tokens if chunk.completion_tokens is not None else last.completion_tokens,
+    )
+
+
+# The usage comes in one more chunk after the finish reason, when asked for.
+_STREAM_OPTIONS = {"include_usage": True}
+
+
+async def _openai_chunks(route: Route, messages: list[dict[str, str]]) -> AsyncIterator[_Chunk]:
+    """An OpenAI-compatible stream read from its raw event lines, as plain JSON.
+
+    The SDK's own chunk objects cost about 0.3 ms of CPU each (pydantic), 60 ms for a 200-chunk reply;
+    its public `with_streaming_response` hands the lines over instead. The rules are the SDK's:
+    `[DONE]` ends the stream, an `error` member is an error.
+    """
+    client = _openai_client(route)
+    request = {"model": route.model, "stream": True, "stream_options": _STREAM_OPTIONS, **_request(messages)}
+    async with client.chat.completions.with_streaming_response.create(**request) as response:
+        async for line in response.iter_lines():
+            if not line.startswith("data:"):
+                continue  # blank separators, comments, event names
+            data = line[5:].strip()
+            if data.startswith("[DONE]"):
+                return
+            event = json.loads(data)
+            if event.get("error"):
+                raise StreamError()
+            choice = (event.get("choices") or [{}])[0]
+            usage = event.get("usage") or {}
+            yield _Chunk(
+                text=(choice.get("delta") or {}).get("content"),
+                finish_reason=choice.get("finish_reason"),
+                model=event.get("model"),
+                prompt_tokens=usage.get("prompt_tokens"),
+                completion_tokens=usage.get("completion_tokens"),
+            )
+
+
+async def _litellm_chunks(route: Route, messages: list[dict[str, str]]) -> AsyncIterator[_Chunk]:
+    """Any other provider, through litellm's stream wrapper, which turns its chunks into OpenAI's."""
+    arguments = _litellm_arguments(route, messages)
+    stream = await litellm_client().acompletion(**arguments, stream=True, stream_options=_STREAM_OPTIONS)
+    async for chunk in stream:
+        choice = chunk.choices[0] if chunk.choices else None
+        usage = getattr(chunk, "usage", None)
+        yield _Chunk(
+            text=choice.delta.content if choice else None,
+            finish_reason=choice.finish_reason if choice else None,
+            model=getattr(chunk, "model", None),
+            prompt_tokens=getattr(usage, "prompt_tokens", None),
+            completion_tokens=getattr(usage, "completion_tokens", None),
+        )
+
+
+_WARM_UP_COMPLETION = {
+    "id": "warm-up", "object": "chat.completion", "created": 0, "model": "warm-up",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "warm-up"}, "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+}  # fmt: skip
+_WARM_UP_STREAM = (
+    b'data: {"choices": [{"index": 0, "delta": {"content": "warm"}, "finish_reason": "stop"}]}\n\n'
+    b'data: {"choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 1}}\n\ndata: [DONE]\n\n'
 )
 
 
 def client_warm_up() -> None:
-    """Import everything litellm imports lazily on its first completion and first stream.
+    """Make a first completion and a first stream on both paths, with no network and no credentials.
 
-    The calls are mocked (litellm's `mock_response`: no network, no credentials). litellm starts its
-    logging threads on the way, so gunicorn.conf.py runs this in a throwaway child of the master and
-    only imports, in the master, the modules it reports.
+    The openai SDK gets canned answers from httpx's MockTransport, litellm its own `mock_response`:
+    whatever either imports lazily on a first call is imported now. litellm starts its logging
+    threads on the way, so gunicorn.conf.py runs this in a throwaway child of the master and only
+    imports, in the master, the modules it reports.
     """
-    litellm = litellm_client()
-    messages = [{"role": "user", "content": "warm-up"}]
-    litellm.completion(model=settings.LLM_MODEL, messages=messages, mock_response="warm-up")
-    for _chunk in litellm.completion(model=settings.LLM_MODEL, messages=messages, mock_response="warm up", stream=True):
-        pass
-    for name in _TRANSPORT_MODULES:
-        importlib.import_module(name)
+    import httpx
+    import openai
+
+    def canned(request: httpx.Request) -> httpx.Response:
+        if json.loads(request.content).get("stream"):
+            return httpx.Response(200, content=_WARM_UP_STREAM, headers={"content-type": "text/event-stream"})
+        return httpx.Response(200, json=_WARM_UP_COMPLETION)
+
+    async def calls() -> None:
+        transport = httpx.AsyncClient(transport=httpx.MockTransport(canned))
+        client = openai.AsyncOpenAI(base_url="http://warm-up.invalid/v1", api_key="warm-up", http_client=transport)
+        route = Route(openai_compatible=True, model="warm-up", api_base=None, api_key=None)
+        messages = [{"role": "user", "content": "warm-up"}]
+        await client.chat.completions.create(model="warm-up", messages=messages)
+        _openai_clients.setdefault(asyncio.get_running_loop(), {})[(None, None, settings.LLM_TIMEOUT)] = client
+        async for _chunk in _openai_chunks(route, messages):
+            pass
+        litellm = litellm_client()
+        await litellm.acompletion(model="openai/warm-up", messages=messages, mock_response="warm-up")
+        stream = await litellm.acompletion(model="openai/warm-up", messages=messages, mock_response="warm", stream=True)
+        async for _chunk in stream:
+            pass
+
+    asyncio.run(calls())
+    for name in _TRANSPORT_MODULES:  # what a real call adds to a mocked one: the HTTP transport
+        with contextlib.suppress(ImportError):  # a name gone in a new release costs only memory
+            importlib.import_module(name)
 
 
-def _cost_of(response) -> Decimal | None:
-    """The cost litellm worked out while it handled the response (None for a model it has no price for).
-
-    Read where litellm documents it, not recomputed: completion_cost() would cost 0.3 to 0.5 ms more.
-    """
-    hidden = getattr(response, "_hidden_params", None)
-    cost = hidden.get("response_cost") if isinstance(hidden, dict) else None
-    return Decimal(str(round(cost, 8))) if isinstance(cost, int | float) and cost > 0 else None
+_TRANSPORT_MODULES = ("httpcore._async.connection_pool", "httpcore._async.http11", "h11", "anyio._backends._asyncio")
 
 
 NO_MODEL_CONFIGURED = (

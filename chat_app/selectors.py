@@ -17,6 +17,11 @@ def reply_of(message: ChatMessage) -> ChatMessage | None:
         return None
 
 
+def reply_stored_for(*, message: ChatMessage) -> ChatMessage | None:
+    """The reply stored for `message`, read afresh: a replay polls it while the first request runs."""
+    return ChatMessage.objects.filter(in_reply_to=message).first()
+
+
 @dataclass(frozen=True)
 class Exchange:
     """A visitor message and the text of exactly its own reply ("" while there is none).

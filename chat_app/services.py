@@ -1,9 +1,9 @@
-"""A chat turn in three steps: store the visitor's message (commit), call the model, store the reply."""
+"""The writes of a chat turn: check, then store the visitor's message (commit); later, store the reply.
+
+The model is called between the two, with no transaction or connection held (chat_app.turns).
+"""
 
 import logging
-import time
-from collections.abc import Iterator
-from contextlib import closing
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -21,7 +21,6 @@ from chat_app.sanitization import (
     is_dangerous,
 )
 from chat_app.selectors import context_for_message, reply_of, turn_for_idempotency_key
-from chatapi.db import connection_release
 from chatapi.errors import DomainError, LimitExceeded
 from sessions_app.authentication import SESSION_ENDED
 from sessions_app.models import ChatSession
@@ -36,6 +35,13 @@ REFUSAL_REPLY = (
 FALLBACK_REPLY = "Sorry, I can't answer right now. Your message has been saved; please try again in a moment."
 STREAM_BROKEN = "The answer broke off; what arrived has been saved. Please ask again."
 IDEMPOTENCY_IN_PROGRESS = "A request with this Idempotency-Key is still being answered; retry shortly."
+MESSAGE_REQUIRED = "This field is required."
+MESSAGE_NULL = "This field may not be null."
+MESSAGE_NOT_TEXT = "Must be a string."
+NO_MESSAGE = object()  # a body without a `message` member
+MESSAGE_BLANK = "Message must not be blank."
+MESSAGE_TOO_LONG = "Message must be at most {limit} characters."
+MESSAGE_ONLY_MARKUP = "Message has no text once HTML markup is removed."
 
 
 class SessionCapReached(LimitExceeded):
@@ -60,6 +66,13 @@ class IdempotencyConflict(DomainError):
     code = "idempotency_in_progress"
 
 
+class MessageRejected(DomainError):
+    """The message breaks rule 4 (a string, not blank, not too long): a 400 naming the field."""
+
+    field = "message"
+    code = "invalid"
+
+
 @dataclass(frozen=True)
 class VisitorText:
     """A visitor's message: plain text to store, and whether it matched a dangerous pattern."""
@@ -69,9 +82,14 @@ class VisitorText:
 
 
 @dataclass(frozen=True)
-class ChatTurn:
+class TurnOpening:
+    """A turn whose visitor message is stored: either its reply already (a replay, a refusal), or the
+    model's input; `waiting` when a racing request with the same key has not stored its reply yet."""
+
     message: ChatMessage
-    reply: ChatMessage
+    reply: ChatMessage | None = None
+    model_messages: list[dict[str, str]] | None = None
+    waiting: bool = False
 
 
 def visitor_text_prepare(raw: str) -> VisitorText:
@@ -102,10 +120,27 @@ def visitor_text_for_model(text: str) -> str:
     return html_strip(text).strip() if settings.INPUT_MARKUP_POLICY == "strip" else text
 
 
-def chat_session_cap_check(*, session: ChatSession) -> None:
-    """Refuse early when the session already holds its last message (the store re-checks exactly)."""
+def check_chat_turn(*, session: ChatSession, message: object) -> VisitorText:
+    """Rules 3 to 5 in the contract's order, with no side effect: the cap, the text, the patterns.
+
+    The cap is checked here on the session row as loaded; chat_message_store re-checks it exactly.
+    """
     if session.user_message_count >= settings.MAX_MESSAGES_PER_SESSION:
         raise SessionCapReached(session=session)
+    if message is NO_MESSAGE:
+        raise MessageRejected(MESSAGE_REQUIRED)
+    if message is None:
+        raise MessageRejected(MESSAGE_NULL)
+    if not isinstance(message, str):
+        raise MessageRejected(MESSAGE_NOT_TEXT)
+    if len(message) > settings.MAX_MESSAGE_LENGTH:
+        raise MessageRejected(MESSAGE_TOO_LONG.format(limit=settings.MAX_MESSAGE_LENGTH))
+    if not control_characters_remove(message).strip():
+        raise MessageRejected(MESSAGE_BLANK)
+    text = visitor_text_prepare(message)
+    if not text.text:  # only under INPUT_MARKUP_POLICY=strip, for a message of nothing but markup
+        raise MessageRejected(MESSAGE_ONLY_MARKUP)
+    return text
 
 
 def chat_message_store(*, session: ChatSession, text: VisitorText, idempotency_key: str | None) -> ChatMessage:
@@ -159,8 +194,8 @@ def chat_reply_store(
     completion: llm.Completion | None = None,
     fallback: bool = False,
     partial: bool = False,
-    model: str = "",
 ) -> ChatMessage:
+    """Store the reply to `message`, with the model that answered and what it said the reply cost."""
     with transaction.atomic():  # receivers queue deliveries inside this same transaction
         return ChatMessage.objects.create(
             session_id=message.session_id,
@@ -169,7 +204,7 @@ def chat_reply_store(
             content=content,
             fallback=fallback,
             partial=partial,
-            model=completion.model if completion else model,
+            model=completion.model if completion else "",
             latency_ms=completion.latency_ms if completion else None,
             prompt_tokens=completion.prompt_tokens if completion else None,
             completion_tokens=completion.completion_tokens if completion else None,
@@ -177,118 +212,34 @@ def chat_reply_store(
         )
 
 
-def chat_message_accept(
-    *, session: ChatSession, text: VisitorText, idempotency_key: str | None
-) -> ChatMessage | ChatTurn:
-    """Store the visitor's message; or, when a racing request stored this key first, its turn."""
+def chat_turn_open(*, session: ChatSession, message: object, idempotency_key: str | None) -> TurnOpening:
+    """The turn for this request: the first one again for a repeated key; else check, then do."""
+    first = chat_turn_replay(session=session, key=idempotency_key) if idempotency_key else None
+    if first is not None:
+        return first
+    text = check_chat_turn(session=session, message=message)
     try:
-        return chat_message_store(session=session, text=text, idempotency_key=idempotency_key)
-    except IntegrityError:
+        return do_chat_turn_open(session=session, text=text, idempotency_key=idempotency_key)
+    except IntegrityError:  # a racing request with the same key stored its message first
         first = chat_turn_replay(session=session, key=idempotency_key) if idempotency_key else None
         if first is None:
             raise
         return first
 
 
-def _is_refused(message: ChatMessage) -> bool:
+def do_chat_turn_open(*, session: ChatSession, text: VisitorText, idempotency_key: str | None) -> TurnOpening:
+    """Store the visitor's message; answer a refused one at once, else read the model's input."""
+    message = chat_message_store(session=session, text=text, idempotency_key=idempotency_key)
     if message.flagged and settings.INPUT_PATTERN_POLICY == "refuse":
         logger.info("flagged message refused", extra={"message_id": message.pk})
-        return True
-    return False
+        return TurnOpening(message=message, reply=chat_reply_store(message=message, content=REFUSAL_REPLY))
+    return TurnOpening(message=message, model_messages=chat_model_messages(message=message))
 
 
-def chat_turn_run(*, session: ChatSession, text: VisitorText, idempotency_key: str | None = None) -> ChatTurn:
-    """Store the message, answer it, store the reply. No transaction is open while the model is called."""
-    accepted = chat_message_accept(session=session, text=text, idempotency_key=idempotency_key)
-    return accepted if isinstance(accepted, ChatTurn) else chat_turn_answer(message=accepted)
-
-
-def chat_turn_answer(*, message: ChatMessage) -> ChatTurn:
-    """Answer a stored visitor message (refusal, model or fallback) and store the reply."""
-    if _is_refused(message):
-        return ChatTurn(message=message, reply=chat_reply_store(message=message, content=REFUSAL_REPLY))
-    model_messages = chat_model_messages(message=message)
-    connection_release()  # hold no database connection while the model thinks
-    try:
-        completion = llm.chat_complete(messages=model_messages)
-    except llm.ModelUnavailable:
-        reply = chat_reply_store(message=message, content=FALLBACK_REPLY, fallback=True)
-    else:
-        reply = chat_reply_store(message=message, content=completion.content, completion=completion)
-    return ChatTurn(message=message, reply=reply)
-
-
-def chat_turn_replay(*, session: ChatSession, key: str, poll_seconds: float = 0.2) -> ChatTurn | None:
-    """The turn first stored under `key`, waiting for its reply while the first request runs.
-
-    None when no message carries the key; IdempotencyConflict when the reply takes too long.
-    """
-    deadline = time.monotonic() + settings.LLM_TIMEOUT + 5
-    while True:
-        message = turn_for_idempotency_key(session=session, key=key)
-        if message is None:
-            return None
-        reply = reply_of(message)
-        if reply is not None:
-            return ChatTurn(message=message, reply=reply)
-        if time.monotonic() >= deadline:
-            raise IdempotencyConflict()
-        time.sleep(poll_seconds)
-
-
-@dataclass(frozen=True)
-class StreamEvent:
-    """One Server-Sent Event: `delta` (text), `done` (the stored ids) or `error`."""
-
-    name: str
-    data: dict
-
-
-def chat_turn_events(turn: ChatTurn) -> Iterator[StreamEvent]:
-    """A stored turn as a stream: the whole reply in one delta, then done."""
-    yield StreamEvent("delta", {"content": turn.reply.content})
-    yield StreamEvent("done", _done_data(turn.message, turn.reply))
-
-
-def _done_data(message: ChatMessage, reply: ChatMessage) -> dict:
-    return {"message_id": message.pk, "response_id": reply.pk, "flagged": message.flagged, "fallback": reply.fallback}
-
-
-def chat_turn_stream(*, message: ChatMessage) -> Iterator[StreamEvent]:
-    """Answer a stored visitor message as the model writes; store the reply once, when it ends.
-
-    If the consumer stops early (the visitor left), the model stream is closed, which cancels the
-    call, and the text so far is stored as a partial reply.
-    """
-    if _is_refused(message):
-        yield from chat_turn_events(ChatTurn(message, chat_reply_store(message=message, content=REFUSAL_REPLY)))
-        return
-    parts: list[str] = []
-    model_messages = chat_model_messages(message=message)
-    connection_release()
-    try:
-        with closing(llm.chat_stream(messages=model_messages)) as pieces:
-            for piece in pieces:
-                parts.append(piece)
-                yield StreamEvent("delta", {"content": piece})
-    except llm.ModelUnavailable:
-        if not parts:
-            yield from _fallback_events(message)
-            return
-        reply = chat_reply_store(message=message, content="".join(parts), partial=True, model=settings.LLM_MODEL)
-        yield StreamEvent("error", {"detail": STREAM_BROKEN, **_done_data(message, reply)})
-        return
-    except GeneratorExit:
-        chat_reply_store(message=message, content="".join(parts), partial=True, model=settings.LLM_MODEL)
-        logger.info("stream closed by the client", extra={"message_id": message.pk})
-        raise
-    if not "".join(parts).strip():  # an empty answer is no answer, as in chat_complete
-        yield from _fallback_events(message)
-        return
-    reply = chat_reply_store(message=message, content="".join(parts), model=settings.LLM_MODEL)
-    yield StreamEvent("done", _done_data(message, reply))
-
-
-def _fallback_events(message: ChatMessage) -> Iterator[StreamEvent]:
-    reply = chat_reply_store(message=message, content=FALLBACK_REPLY, fallback=True)
-    yield from chat_turn_events(ChatTurn(message, reply))
+def chat_turn_replay(*, session: ChatSession, key: str) -> TurnOpening | None:
+    """The turn first stored under `key` (waiting, while its reply is not stored); None if no message has it."""
+    message = turn_for_idempotency_key(session=session, key=key)
+    if message is None:
+        return None
+    reply = reply_of(message)
+    return TurnOpening(message=message, reply=reply, waiting=reply is None)

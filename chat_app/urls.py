@@ -1,8 +1,8 @@
 """The visitor's conversation, `/api/v1/chat/...`, and the demo page with the widget at `/`."""
 
-from django.urls import include, path
+from django.urls import include, path, re_path
 
-from chat_app.api import ChatViewSet
+from chat_app.api import ChatHistoryView, ChatViewSet
 from chat_app.widget import WidgetDemoView
 from chatapi.routers import ApiRouter
 
@@ -10,6 +10,7 @@ router = ApiRouter()
 router.register("chat", ChatViewSet, basename="chat")
 
 urlpatterns = [
+    re_path(r"^api/v1/chat/history/?$", ChatHistoryView.as_view(), name="chat-history"),
     path("api/v1/", include(router.urls)),
     path("", WidgetDemoView.as_view(), name="widget-demo"),
 ]

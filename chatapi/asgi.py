@@ -11,11 +11,13 @@ import os
 
 from django.core.asgi import get_asgi_application
 
+from chatapi.body_limit import ASGIBodyLimit
 from chatapi.startup import server_start_run
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatapi.settings")
 
-application = get_asgi_application()
+# The body limit sits in front of Django: see chatapi.body_limit for why it cannot be a middleware.
+application = ASGIBodyLimit(get_asgi_application())
 
 # The server is starting (under gunicorn, once in the master, before it forks the workers): the steps
 # the apps loaded above registered, such as loading the model client.

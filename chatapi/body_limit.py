@@ -8,15 +8,19 @@ only up to the limit, and a refused body is then read and thrown away (never kep
 DRAIN_MAX_BYTES, so the connection ends cleanly and the client sees its 413.
 """
 
+import asyncio
 import io
 import json
+import re
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 
 from django.conf import settings
 
-from chatapi.middleware import BODY_TOO_LARGE, INVALID_CONTENT_LENGTH, SAFE_REQUEST_ID
+SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+BODY_TOO_LARGE = "Request body is too large."
+INVALID_CONTENT_LENGTH = "Invalid Content-Length header."
 
 # Clients that send up to this much past the limit still get to read their 413 (the contract says
 # up to 10 MB); beyond it, or past DRAIN_SECONDS, the server stops reading and closes.
@@ -118,3 +122,91 @@ class _AnswerThenDrain:
         finally:
             if self.sock is not None:
                 self.sock.settimeout(previous)
+
+
+Receive = Callable[[], Awaitable[dict]]
+Send = Callable[[dict], Awaitable[None]]
+
+
+class ASGIBodyLimit:
+    """ASGI middleware: the body limit for gunicorn's ASGI worker (chatapi/asgi.py).
+
+    Django's ASGI handler reads the whole body (into a spooled file) before any middleware runs, so
+    the limit is applied here, on the messages as the server receives them.
+    """
+
+    def __init__(self, app: Callable) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        limit = settings.MAX_REQUEST_BODY_BYTES
+        headers = dict(scope["headers"])
+        try:
+            length = declared_length((headers.get(b"content-length") or b"").decode("latin-1"))
+        except ValueError:
+            return await _answer(send, headers, 400, INVALID_CONTENT_LENGTH)
+        if length is not None:
+            if length > limit:
+                await _answer(send, headers, 413, BODY_TOO_LARGE)
+                return await _drain(receive)
+            return await self.app(scope, receive, send)
+        # No declared length (chunked): read up to the limit here, then hand Django what was read, with
+        # its length (Django and DRF read a body only as far as its Content-Length).
+        held, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client left before its body was complete
+            held.append(message)
+            size += len(message.get("body", b""))
+            if size > limit:
+                await _answer(send, headers, 413, BODY_TOO_LARGE)
+                return await _drain(receive)
+            if not message.get("more_body", False):
+                break
+        headers = [(name, value) for name, value in scope["headers"] if name != b"content-length"]
+        scope = {**scope, "headers": [*headers, (b"content-length", str(size).encode())]}
+        return await self.app(scope, _replay(held, receive), send)
+
+
+def _replay(held: list[dict], receive: Receive) -> Receive:
+    async def replayed() -> dict:
+        return held.pop(0) if held else await receive()
+
+    return replayed
+
+
+async def _answer(send: Send, headers: dict, status: int, detail: str) -> None:
+    body = error_body(detail)
+    sent_id = headers.get(b"x-request-id")
+    request_id = request_id_for(sent_id.decode("latin-1") if sent_id is not None else None)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-request-id", request_id.encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _drain(receive: Receive) -> None:
+    """Throw the unread body away, so the connection ends cleanly and the client reads its answer."""
+    drained = 0
+    try:
+        async with asyncio.timeout(DRAIN_SECONDS):
+            while drained < DRAIN_MAX_BYTES:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return
+                drained += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    return
+    except TimeoutError:
+        return  # a stalled client: the server closes the connection

@@ -16,3 +16,21 @@ def local_cache_with_many_processes(app_configs, **kwargs):
             )
         ]
     return []
+
+
+# Django's own deploy check finds its clickjacking middleware by its import path; ours is that class
+# run natively under ASGI (chatapi.middleware), so the check is ours too.
+LEAN_SECURITY_MIDDLEWARE = ("chatapi.middleware.XFrameOptionsMiddleware",)
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def security_middleware_installed(app_configs, **kwargs):
+    return [
+        checks.Warning(
+            f"{name} is not in MIDDLEWARE: responses lack its security headers.",
+            hint="Keep chatapi.settings.MIDDLEWARE as shipped.",
+            id="chatapi.W002",
+        )
+        for name in LEAN_SECURITY_MIDDLEWARE
+        if name not in settings.MIDDLEWARE
+    ]

@@ -1,5 +1,10 @@
-"""Database connection handling around slow outside calls."""
+"""Database connection handling around slow outside calls, and the async code's one way to the database."""
 
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import ParamSpec, TypeVar
+
+from asgiref.sync import sync_to_async
 from django.db import connection
 
 
@@ -11,3 +16,25 @@ def connection_release() -> None:
     """
     if connection.settings_dict.get("OPTIONS", {}).get("pool") and not connection.in_atomic_block:
         connection.close()
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def database_sync_to_async(function: Callable[P, T]) -> Callable[P, Awaitable[T]]:
+    """`function` (database code) awaited from async code, run in the request's thread.
+
+    Django runs all of one request's synchronous code in one thread of its own, so one request
+    keeps one pooled connection from step to step; after each step the connection goes back to
+    the pool, since what follows is a wait (the model, the client) that needs none.
+    """
+
+    @wraps(function)
+    def step(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return function(*args, **kwargs)
+        finally:
+            connection_release()
+
+    return sync_to_async(step, thread_sensitive=True)

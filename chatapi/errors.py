@@ -13,18 +13,26 @@ BEARER_CHALLENGE = 'Bearer realm="api"'
 
 
 class DomainError(Exception):
-    """A refusal: `status_code` and `detail` for the answer, `code` for machines, `retry_after` in seconds."""
+    """A refusal: `status_code` and `detail` for the answer, `code` for machines, `retry_after` in seconds.
+
+    With `field` set, the answer is a validation error of that input field: `{field: [detail]}`.
+    """
 
     status_code: int = 400
     default_detail: str = "Bad request."
     code: str = "invalid"
     retry_after: int | None = None
+    field: str | None = None
 
     def __init__(self, detail: str | None = None, *, retry_after: float | None = None):
         self.detail = self.default_detail if detail is None else detail
         if retry_after is not None:
             self.retry_after = max(1, int(retry_after))  # whole seconds, never "retry now"
         super().__init__(self.detail)
+
+    @property
+    def body(self) -> dict:
+        return {self.field: [self.detail]} if self.field else {"detail": self.detail}
 
     @property
     def headers(self) -> Mapping[str, str]:

@@ -38,7 +38,7 @@ def api_exception_handler(exc: Exception, context: dict) -> Response:
         request.accepted_renderer, request.accepted_media_type = JSONRenderer(), JSONRenderer.media_type
     if isinstance(exc, DomainError):  # a service's refusal, answered as DRF answers its own errors
         set_rollback()
-        return Response({"detail": exc.detail}, status=exc.status_code, headers=exc.headers)
+        return Response(exc.body, status=exc.status_code, headers=exc.headers)
     response = exception_handler(exc, context)
     if response is not None:
         return response

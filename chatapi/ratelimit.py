@@ -1,4 +1,5 @@
-"""Rate limits over django-ratelimit, answered as 429 with the seconds left in the window."""
+"""Rate limits over django-ratelimit's atomic counters in the shared cache, answered as 429 with the
+seconds left in the window: declared on views as DRF throttle classes, or checked by hand (admin log-in)."""
 
 import ipaddress
 import logging
@@ -8,6 +9,7 @@ from django.http import HttpRequest
 from django_ratelimit import ALL
 from django_ratelimit.core import get_usage
 from rest_framework.request import Request
+from rest_framework.throttling import BaseThrottle
 
 from chatapi.errors import LimitExceeded, ServiceUnavailable
 
@@ -47,11 +49,29 @@ def visitor_session_key(group: str, request: Request) -> str:
     return request.auth.pk
 
 
+class RateLimit(BaseThrottle):
+    """A limit declared on a view (`throttle_classes`): `rate_setting`'s rate per `key`, counted under `group`.
+
+    The same count as rate_limit_enforce, run where DRF runs throttles (after authentication and
+    permissions, before the action), so the OpenAPI schema lists the view's 429 from this same
+    declaration (chatapi.schema).
+    """
+
+    group: str
+    rate_setting: str
+    key = staticmethod(client_ip_key)
+
+    def allow_request(self, request: Request, view) -> bool:
+        rate_limit_enforce(request, group=self.group, key=self.key, rate=getattr(settings, self.rate_setting))
+        return True  # past the limit rate_limit_enforce raised LimitExceeded: a 429 with Retry-After
+
+
 def rate_limit_enforce(request: Request, *, group: str, key, rate: str) -> None:
     """Count this request against `rate` for `key`; raise LimitExceeded past it.
 
-    Call it inside the action, after authentication, so per-session keys exist. When the cache is
-    unreachable, a group in FAIL_CLOSED_GROUPS raises LimitUnavailable (503); any other lets it pass.
+    django-ratelimit counts with one atomic increment in the shared cache, so every server process
+    counts alike. When the cache is unreachable, a group in FAIL_CLOSED_GROUPS raises
+    LimitUnavailable (503); any other lets the request pass.
     """
     usage = _usage(request, group=group, key=key, rate=rate, increment=True)
     if usage is not None and usage["should_limit"]:

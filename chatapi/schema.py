@@ -1,4 +1,7 @@
-"""The OpenAPI schema's error answers of every API path (a drf-spectacular postprocessing hook)."""
+"""The OpenAPI schema's error answers of every API path: the rate limits views declare, and the rest
+(a drf-spectacular postprocessing hook)."""
+
+from drf_spectacular.openapi import AutoSchema
 
 # Views document their successes; the errors every API path can answer are the same few shapes
 # (API_CONTRACT.md, Conventions), so they are added here once, where clients and the fuzzer see them.
@@ -15,10 +18,6 @@ ERROR_COMPONENTS = {
         "description": "Validation errors, one list of messages per field (or header) name.",
     },
 }
-RATE_LIMITED_PATHS = {
-    "/api/v1/auth/email/", "/api/v1/chat/", "/api/v1/chat/stream/", "/api/v1/staff/token/",
-    "/api/v1/staff/token/refresh/",
-}  # fmt: skip
 CREDENTIAL_PATHS = {"/api/v1/staff/token/", "/api/v1/staff/token/refresh/"}
 BOT_CHECKED_PATHS = {"/api/v1/auth/email/", "/api/v1/chat/", "/api/v1/chat/stream/"}
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -53,9 +52,6 @@ def _errors_of(path: str, operation: dict) -> dict[str, dict]:
     if "requestBody" in operation:
         errors["413"] = _error("Request body too large.")
         errors["415"] = _error("Unsupported content type; send application/json.")
-    if path in RATE_LIMITED_PATHS:
-        retry = {"Retry-After": {**_HEADER, "description": "Seconds to wait."}}
-        errors["429"] = _error("Rate limit or session message cap reached.", headers=retry)
     errors["503"] = _error("Database (or, for new sessions, the shared cache) unavailable; retry shortly.")
     return errors
 
@@ -71,3 +67,16 @@ def error_responses_add(result: dict, generator, request, public) -> dict:
                 for status, response in _errors_of(path, operation).items():
                     operation["responses"].setdefault(status, response)
     return result
+
+
+class ApiSchema(AutoSchema):
+    """drf-spectacular's schema of a view, with a 429 wherever the view declares a rate limit."""
+
+    def get_operation(self, *args, **kwargs):
+        operation = super().get_operation(*args, **kwargs)
+        if operation is not None and self.view.get_throttles():
+            retry = {"Retry-After": {**_HEADER, "description": "Seconds to wait."}}
+            operation["responses"]["429"] = _error(
+                "Rate limit (or, on chat, the session's message cap) reached.", headers=retry
+            )
+        return operation

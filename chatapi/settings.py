@@ -36,7 +36,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
-    "whitenoise.runserver_nostatic",
+    "servestatic.runserver_nostatic",
     "django.contrib.staticfiles",
     "corsheaders",
     "django_guid",
@@ -51,22 +51,27 @@ INSTALLED_APPS = [
     "staff_app",
 ]
 
+# Nearly every middleware runs natively under ASGI (chatapi.middleware says why and how); Django's
+# SecurityMiddleware stays as it is, since its deploy checks (HSTS, https redirect) look for it by name.
+# No CSRF middleware: the API authenticates with bearer tokens, and every admin view protects itself.
 MIDDLEWARE = [
     "chatapi.middleware.request_id_guard",
     "django_guid.middleware.guid_middleware",
+    "chatapi.middleware.allowed_host",
     "chatapi.middleware.request_body_limit",
     "django.middleware.security.SecurityMiddleware",
-    "csp.middleware.CSPMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "chatapi.middleware.ContentSecurityPolicyMiddleware",
+    "servestatic.middleware.ServeStaticMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "chatapi.middleware.client_ip",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "chatapi.middleware.SessionMiddleware",
+    "chatapi.middleware.AuthenticationMiddleware",
+    "chatapi.middleware.MessageMiddleware",
+    "chatapi.middleware.XFrameOptionsMiddleware",
 ]
+# Django's deploy checks look for its clickjacking and CSRF middleware by name: chatapi.checks checks
+# ours (X-Frame-Options), and every admin view applies CSRF protection itself.
+SILENCED_SYSTEM_CHECKS = ["security.W002", "security.W003"]
 
 ROOT_URLCONF = "chatapi.urls"
 WSGI_APPLICATION = "chatapi.wsgi.application"
@@ -99,19 +104,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     if env.str("TEST_DATABASE_NAME", default=""):
         DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME")}
-    DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=0)
-    if DB_POOL_MAX_SIZE > 0:
-        # psycopg's pool, per process: threads share at most this many connections, and a chat
-        # hands its connection back while it waits on the model (chatapi.db.connection_release).
-        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-            "min_size": min(2, DB_POOL_MAX_SIZE),
-            "max_size": DB_POOL_MAX_SIZE,
-            "timeout": env.float("DB_POOL_TIMEOUT", default=10, above=True),
-        }
-        DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps connections open instead
-    else:
-        DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # psycopg's pool, per server process: requests borrow a connection while they run database code
+    # and a chat hands it back while it waits on the model (chatapi.db.connection_release). Under
+    # ASGI each request's database code runs in a thread of its own, so connections kept per thread
+    # (CONN_MAX_AGE) would pile up; the pool bounds them instead.
+    DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=10, minimum=1)
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": min(2, DB_POOL_MAX_SIZE),
+        "max_size": DB_POOL_MAX_SIZE,
+        "timeout": env.float("DB_POOL_TIMEOUT", default=10, above=True),
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps connections open instead
+    # The pool checks a connection as it lends it (one empty query): after a database outage the
+    # connections it still holds are broken, and requests would otherwise fail on them one by one.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (rate limits and idempotency must be shared by every server process) --------------
@@ -121,7 +127,7 @@ if CACHES["default"]["BACKEND"].startswith("django_redis"):
     CACHES["default"].setdefault("OPTIONS", {}).update({"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2})
 if CACHE_IS_LOCAL:
     # django-ratelimit refuses local memory outright; our own check warns only when it matters.
-    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
+    SILENCED_SYSTEM_CHECKS += ["django_ratelimit.E003", "django_ratelimit.W001"]
 WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=1, minimum=1)
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -144,8 +150,8 @@ STORAGES = {
 }
 # The app serves its static files with or without collectstatic: collected ones under hashed names
 # (cached for good), every file also under its own name from the apps' static directories.
-WHITENOISE_USE_FINDERS = True
-WHITENOISE_ROOT = BASE_DIR / "chatapi" / "site_root"  # /favicon.ico, at the site's root
+SERVESTATIC_USE_FINDERS = True
+SERVESTATIC_ROOT = BASE_DIR / "chatapi" / "site_root"  # /favicon.ico, at the site's root
 # An absent STATIC_ROOT just means collectstatic has not run, which is supported: no warning.
 warnings.filterwarnings("ignore", message=f"No directory at: {re.escape(str(STATIC_ROOT))}")
 
@@ -203,8 +209,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["sessions_app.authentication.VisitorSessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["sessions_app.permissions.IsVisitor"],
     "DEFAULT_PARSER_CLASSES": ["chatapi.parsers.JSONParser"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["chatapi.renderers.FastJSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "chatapi.schema.ApiSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "chatapi.exceptions.api_exception_handler",
     "DEFAULT_METADATA_CLASS": "chatapi.metadata.APIMetadata",

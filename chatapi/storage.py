@@ -1,13 +1,13 @@
 """Static file names: hashed once collectstatic has run, the files' own names before it."""
 
-from whitenoise.storage import CompressedManifestStaticFilesStorage
+from servestatic.storage import CompressedManifestStaticFilesStorage
 
 
 class HashedWhenCollectedStorage(CompressedManifestStaticFilesStorage):
     """The manifest's hashed name (cached for good) for a collected file; the file's own name otherwise.
 
-    Without collectstatic there is no manifest, and WhiteNoise serves every name from the apps' static
-    directories (WHITENOISE_USE_FINDERS): a page still loads, and a file that exists nowhere is a 404
+    Without collectstatic there is no manifest, and ServeStatic serves every name from the apps' static
+    directories (SERVESTATIC_USE_FINDERS): a page still loads, and a file that exists nowhere is a 404
     when fetched, never an error while rendering the page that names it.
     """
 

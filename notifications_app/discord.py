@@ -43,6 +43,16 @@ def _discord() -> ModuleType:
     return discord
 
 
+def discord_api_base_set(api_base: str) -> None:
+    """Send every discord.py REST call of this process to `api_base` (DISCORD_API_BASE).
+
+    discord.py has no public option for its REST base URL: every request it makes is a `Route`,
+    whose URL starts with the class attribute `Route.BASE`. This is the one place that sets it;
+    notifications_app/tests/test_discord.py pins that discord.py still builds its URLs from it.
+    """
+    _discord().http.Route.BASE = api_base
+
+
 def _no_mentions() -> discord.AllowedMentions:
     return _discord().AllowedMentions.none()
 
@@ -104,7 +114,7 @@ class DiscordClient:
     async def _logged_in(self) -> discord.Client:
         if self._client is None:
             discord = _discord()
-            discord.http.Route.BASE = self._api_base
+            discord_api_base_set(self._api_base)
             client = discord.Client(
                 intents=discord.Intents.none(),
                 allowed_mentions=_no_mentions(),

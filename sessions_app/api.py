@@ -7,7 +7,7 @@ from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
-from chatapi.ratelimit import client_ip_key, rate_limit_enforce
+from chatapi.ratelimit import RateLimit
 from sessions_app.authentication import ended_session_accepted
 from sessions_app.bots import NotABot
 from sessions_app.models import ChatSession
@@ -36,13 +36,25 @@ class SessionOutput(serializers.Serializer):
         return max(0, settings.MAX_MESSAGES_PER_SESSION - session.user_message_count)
 
 
+class SessionStartLimit(RateLimit):
+    """AUTH_RATE_LIMIT new sessions per client (an IPv4 address, an IPv6 /64); the cache down refuses."""
+
+    group = "auth-email"
+    rate_setting = "AUTH_RATE_LIMIT"
+
+
 class VisitorSessionViewSet(viewsets.ViewSet):
     """`/auth/...`: the visitor's own chat session, named by the token, never by an id."""
 
     @extend_schema(request=SessionStartInput, responses={201: SessionStartOutput}, auth=[])
-    @action(detail=False, methods=["post"], authentication_classes=[], permission_classes=[AllowAny, NotABot])
+    @action(
+        detail=False,
+        methods=["post"],
+        authentication_classes=[],
+        permission_classes=[AllowAny, NotABot],
+        throttle_classes=[SessionStartLimit],
+    )
     def email(self, request):
-        rate_limit_enforce(request, group="auth-email", key=client_ip_key, rate=settings.AUTH_RATE_LIMIT)
         data = SessionStartInput(data=request.data)
         data.is_valid(raise_exception=True)
         started = chat_session_start(

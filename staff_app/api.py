@@ -2,7 +2,6 @@
 
 import django_filters
 from django import forms
-from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.contrib.rest_framework_simplejwt import TokenRefreshSerializerExtension
 from drf_spectacular.utils import extend_schema
@@ -17,7 +16,7 @@ from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, Toke
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from chat_app.models import ChatMessage
-from chatapi.ratelimit import client_ip_key, rate_limit_enforce
+from chatapi.ratelimit import RateLimit
 from sessions_app.authentication import VisitorOrPassAuthentication
 from sessions_app.hashing import email_hash
 from sessions_app.models import ChatSession
@@ -53,20 +52,21 @@ class StaffTokenRefreshFields(TokenRefreshSerializerExtension):
     target_class = StaffTokenRefreshInput
 
 
+class StaffTokenLimit(RateLimit):
+    """AUTH_RATE_LIMIT token requests per client, to slow down password guessing; the cache down refuses."""
+
+    group = "staff-token"
+    rate_setting = "AUTH_RATE_LIMIT"
+
+
 class StaffTokenView(TokenObtainPairView):
     serializer_class = StaffTokenInput
-
-    def post(self, request: Request, *args, **kwargs) -> Response:
-        rate_limit_enforce(request, group="staff-token", key=client_ip_key, rate=settings.AUTH_RATE_LIMIT)
-        return super().post(request, *args, **kwargs)
+    throttle_classes = [StaffTokenLimit]
 
 
 class StaffTokenRefreshView(TokenRefreshView):
     serializer_class = StaffTokenRefreshInput
-
-    def post(self, request: Request, *args, **kwargs) -> Response:
-        rate_limit_enforce(request, group="staff-token", key=client_ip_key, rate=settings.AUTH_RATE_LIMIT)
-        return super().post(request, *args, **kwargs)
+    throttle_classes = [StaffTokenLimit]
 
 
 class StaffSessionOutput(serializers.ModelSerializer):

@@ -25,6 +25,9 @@ class Behaviour:
     reply: str | None = None  # None: echo the last user message
     chunks: int = 20
     chunk_delay: float = 0.0  # seconds between streamed chunks
+    # ok: the usage in every answer (and, when asked for, in a chunk after a stream's finish);
+    # none: no usage at all; nonsense: counts that are no counts
+    usage: str = "ok"
     requests: list[dict] = field(default_factory=list)
     aborted: int = 0  # streams the client closed before the end
 
@@ -57,7 +60,7 @@ class _Handler(BaseHTTPRequestHandler):
             except (BrokenPipeError, ConnectionResetError):
                 behaviour.aborted += 1
                 self.close_connection = True
-        return self._send(200, json.dumps(_completion(request, text)).encode())
+        return self._send(200, json.dumps(_completion(request, text, behaviour)).encode())
 
     def _send(self, status: int, payload: bytes, content_type: str = "application/json") -> None:
         self.send_response(status)
@@ -85,6 +88,8 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(behaviour.chunk_delay)
         if behaviour.mode != "unfinished":
             self._chunk(_delta(request, {}, "stop"))
+            if (request.get("stream_options") or {}).get("include_usage") and behaviour.usage != "none":
+                self._chunk({**_delta(request, {}, None), "choices": [], "usage": _usage(behaviour)})
             self._write_chunk(b"data: [DONE]\n\n")
         self._write_chunk(b"")
 
@@ -101,15 +106,21 @@ def _echo(request: dict) -> str:
     return f"Stub reply to: {users[-1] if users else ''}"
 
 
-def _completion(request: dict, text: str) -> dict:
-    return {
+def _usage(behaviour: Behaviour) -> dict:
+    if behaviour.usage == "nonsense":
+        return {"prompt_tokens": "lots", "completion_tokens": -7, "total_tokens": None}
+    return {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
+
+
+def _completion(request: dict, text: str, behaviour: Behaviour) -> dict:
+    answer = {
         "id": "chatcmpl-stub",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": request.get("model", "stub"),
         "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
     }
+    return answer if behaviour.usage == "none" else {**answer, "usage": _usage(behaviour)}
 
 
 def _delta(request: dict, delta: dict, finish: str | None) -> dict:

@@ -20,7 +20,7 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from chat_app.models import ChatMessage
-from conftest import BROWSER_UA
+from conftest import BROWSER_UA, body_of
 from notifications_app.models import Delivery, DiscordThread
 from sessions_app.models import ChatSession
 
@@ -137,10 +137,6 @@ def identity_client(identity: str, world: World) -> APIClient:
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {world.staff_token}")
         client.force_login(world.staff)  # the admin's own session as well
     return client
-
-
-def body_of(response) -> bytes:
-    return b"".join(response.streaming_content) if response.streaming else response.content
 
 
 def is_contract_error(body) -> bool:

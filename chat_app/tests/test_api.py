@@ -6,9 +6,9 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from chat_app.api import IDEMPOTENCY_KEY_INVALID, MESSAGE_BLANK, MESSAGE_ONLY_MARKUP, MESSAGE_TOO_LONG
+from chat_app.api import IDEMPOTENCY_KEY_INVALID
 from chat_app.models import ChatMessage
-from chat_app.services import REFUSAL_REPLY
+from chat_app.services import MESSAGE_BLANK, MESSAGE_ONLY_MARKUP, MESSAGE_TOO_LONG, REFUSAL_REPLY
 from sessions_app.bots import BOT_DETECTED
 from sessions_app.models import ChatSession
 from sessions_app.services import chat_session_start

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from chat_app import api
+from chat_app import services
 from chat_app.models import ChatMessage
 from sessions_app.models import ChatSession
 
@@ -20,13 +20,14 @@ PARALLEL = 20
 def test_chat_cap_holds_under_concurrency(live_server, visitor, fake_model, settings, monkeypatch):
     # Every request passes the early cap check before any stores: only the store's own check is left.
     everyone_checked = threading.Barrier(PARALLEL, timeout=20)
-    early_check = api.chat_session_cap_check
+    early_check = services.check_chat_turn
 
-    def check_then_wait(*, session):
-        early_check(session=session)
+    def check_then_wait(*, session, message):
+        text = early_check(session=session, message=message)
         everyone_checked.wait()
+        return text
 
-    monkeypatch.setattr(api, "chat_session_cap_check", check_then_wait)
+    monkeypatch.setattr(services, "check_chat_turn", check_then_wait)
     settings.MAX_MESSAGES_PER_SESSION = CAP
     settings.RATE_LIMITING_ENABLED = False
     ChatMessage.objects.bulk_create(

@@ -1,9 +1,10 @@
-"""The model call through the real litellm client to the stub server over a real socket."""
+"""The model call through the real clients (the openai SDK, litellm) to the stub server over a real socket."""
 
 import time
 from decimal import Decimal
 
 import pytest
+from asgiref.sync import async_to_sync
 
 from chat_app import llm
 from chat_app.models import ChatMessage
@@ -82,7 +83,7 @@ def test_chat_complete_raises_model_unavailable_on_refused_connection(settings):
     settings.LLM_API_BASE = "http://127.0.0.1:9/v1"  # discard port: nothing listens
 
     with pytest.raises(llm.ModelUnavailable):
-        llm.chat_complete(messages=[{"role": "user", "content": "hi"}])
+        async_to_sync(llm.chat_complete)(messages=[{"role": "user", "content": "hi"}])
 
 
 def test_chat_stores_cost_when_litellm_knows_it(visitor_client, model_server, settings):
@@ -106,10 +107,19 @@ def test_client_warm_up_makes_no_model_request(model_server):
     assert model_server.behaviour.requests == []  # mocked: nothing reached the model
 
 
-# The openai SDK's own chunks (an OpenAI-compatible endpoint), and litellm's stream wrapper (a
-# provider whose chunks litellm converts; hosted_vllm talks to the same stub).
+# An OpenAI-compatible endpoint, read by the openai SDK as raw lines; and a provider litellm's stream
+# wrapper converts (hosted_vllm talks to the same stub).
 STREAMING_PROVIDERS = ["openai/stub-model", "hosted_vllm/stub-model"]
 HELLO = [{"role": "user", "content": "hi"}]
+
+
+def stream_read(stream: llm.ModelStream) -> list[str]:
+    """The pieces of the stream, read to their end (or, raising, as far as they went: in stream.so_far())."""
+
+    async def read():
+        return [piece async for piece in stream.pieces()]
+
+    return async_to_sync(read)()
 
 
 @pytest.mark.parametrize("model", STREAMING_PROVIDERS)
@@ -118,7 +128,34 @@ def test_chat_stream_yields_the_whole_reply_over_socket(model_server, settings, 
     model_server.behaviour.reply = "one two three four five six"
     model_server.behaviour.chunks = 6
 
-    assert "".join(llm.chat_stream(messages=HELLO)) == "one two three four five six"
+    assert "".join(stream_read(llm.ModelStream(HELLO))) == "one two three four five six"
+
+
+@pytest.mark.parametrize("model", STREAMING_PROVIDERS)
+def test_chat_stream_asks_for_usage_and_keeps_it_with_the_model_that_answered(model_server, settings, model):
+    settings.LLM_MODEL = model
+    stream = llm.ModelStream(HELLO)
+
+    stream_read(stream)
+
+    assert model_server.behaviour.requests[-1]["stream_options"] == {"include_usage": True}
+    assert (stream.completion.prompt_tokens, stream.completion.completion_tokens) == (11, 7)
+    assert stream.completion.model.endswith("stub-model")
+    assert stream.completion.content == "Stub reply to: hi"
+
+
+@pytest.mark.parametrize("usage", ["none", "nonsense"])
+def test_a_reply_without_usable_usage_keeps_its_figures_empty(model_server, settings, usage):
+    model_server.behaviour.usage = usage
+    stream = llm.ModelStream(HELLO)
+
+    stream_read(stream)
+    completion = async_to_sync(llm.chat_complete)(messages=HELLO)
+
+    for answer in (stream.completion, completion):
+        assert (answer.content, answer.prompt_tokens, answer.completion_tokens, answer.cost_usd) == (
+            "Stub reply to: hi", None, None, None,
+        )  # fmt: skip
 
 
 @pytest.mark.parametrize("model", STREAMING_PROVIDERS)
@@ -128,25 +165,23 @@ def test_chat_stream_cut_off_before_its_finish_raises_model_unavailable(model_se
     model_server.behaviour.mode = mode
     model_server.behaviour.reply = "one two three four five six"
     model_server.behaviour.chunks = 6
+    stream = llm.ModelStream(HELLO)
 
-    received = []
     with pytest.raises(llm.ModelUnavailable):
-        for piece in llm.chat_stream(messages=HELLO):
-            received.append(piece)
-    sent = "".join(received)  # half of it, or (unfinished) all of it but never said to be complete
+        stream_read(stream)
+
+    sent = stream.so_far().content  # half of it, or (unfinished) all of it but never said to be complete
     assert sent and model_server.behaviour.reply.startswith(sent)
 
 
-READERS = [("openai/stub-model", "_openai_events_parts"), ("hosted_vllm/stub-model", "_wrapped_chunks_parts")]
+ROUTES = [("openai/stub-model", True), ("hosted_vllm/stub-model", False), ("gemini/gemini-2.5-flash", False)]
 
 
-@pytest.mark.parametrize(("model", "reader"), READERS)
-def test_an_openai_compatible_stream_is_read_as_json_not_through_the_wrapper(model_server, settings, model, reader):
+@pytest.mark.parametrize(("model", "direct"), ROUTES)
+def test_an_openai_compatible_endpoint_is_called_through_the_openai_sdk_directly(settings, model, direct):
     settings.LLM_MODEL = model
-    stream = llm.litellm_client().completion(**llm._completion_arguments(HELLO), stream=True)
-    try:
-        parts = llm._reply_parts(stream)
-        assert parts.__name__ == reader  # the JSON reader costs a fifth of the CPU (bench/stream_cpu.py)
-        assert "".join(text for text, _ in parts if text) == "Stub reply to: hi"
-    finally:
-        stream.close()
+
+    route = llm._current_route()
+
+    assert route.openai_compatible is direct  # the SDK alone costs about half of litellm's wrapper around it
+    assert route.model == ("stub-model" if direct else model)

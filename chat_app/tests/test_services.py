@@ -1,6 +1,7 @@
 """The chat turn: pattern policy, model failure, context, reply bookkeeping, cap and idempotency."""
 
 import pytest
+from asgiref.sync import async_to_sync, sync_to_async
 from django.db import IntegrityError
 from django.utils import timezone
 
@@ -12,11 +13,11 @@ from chat_app.services import (
     SessionEnded,
     VisitorText,
     chat_model_messages,
-    chat_session_cap_check,
     chat_turn_replay,
-    chat_turn_run,
+    check_chat_turn,
     visitor_text_prepare,
 )
+from chat_app.turns import chat_turn_answer, chat_turn_start
 from chatapi.errors import LimitExceeded
 from sessions_app.models import ChatSession
 
@@ -25,8 +26,14 @@ pytestmark = pytest.mark.django_db
 ATTACK = "'; DROP TABLE users; --"
 
 
-def run(session: ChatSession, raw: str, **kwargs):
-    return chat_turn_run(session=session, text=visitor_text_prepare(raw), **kwargs)
+def run(session: ChatSession, raw: str, idempotency_key: str | None = None):
+    """One turn as the views run it: opened (checks, the message stored), then answered."""
+
+    async def turn():
+        opening = await chat_turn_start(session=session, message=raw, idempotency_key=idempotency_key)
+        return await chat_turn_answer(opening)
+
+    return async_to_sync(turn)()
 
 
 @pytest.mark.parametrize("markup_policy", ["keep", "strip"])
@@ -235,14 +242,14 @@ def test_chat_turn_run_refuses_message_past_cap(visitor, fake_model, settings):
     assert len(fake_model.calls) == 3
 
 
-def test_chat_session_cap_check_refuses_full_session(visitor, settings):
+def test_check_chat_turn_refuses_full_session(visitor, settings):
     settings.MAX_MESSAGES_PER_SESSION = 3
     visitor.session.user_message_count = 2
-    chat_session_cap_check(session=visitor.session)
+    check_chat_turn(session=visitor.session, message="hello")
     visitor.session.user_message_count = 3
 
     with pytest.raises(LimitExceeded) as raised:
-        chat_session_cap_check(session=visitor.session)
+        check_chat_turn(session=visitor.session, message="hello")
 
     assert "Message limit" in str(raised.value.detail)
     assert raised.value.retry_after > 24 * 3600 - 5
@@ -286,20 +293,21 @@ def test_chat_turn_replay_conflicts_while_reply_pending(visitor, settings):
     ChatMessage.objects.create(session=visitor.session, kind="user", content="slow", idempotency_key="key-1")
 
     with pytest.raises(IdempotencyConflict):
-        chat_turn_replay(session=visitor.session, key="key-1", poll_seconds=0)
+        async_to_sync(chat_turn_start)(session=visitor.session, message="slow", idempotency_key="key-1")
 
 
 def test_chat_turn_replay_waits_for_first_reply(visitor, monkeypatch):
-    from chat_app import services
+    from chat_app import turns
 
     message = ChatMessage.objects.create(session=visitor.session, kind="user", content="slow", idempotency_key="k")
 
+    @sync_to_async
     def reply_arrives(seconds):
         ChatMessage.objects.create(session=visitor.session, kind="assistant", content="late", in_reply_to=message)
 
-    monkeypatch.setattr(services.time, "sleep", reply_arrives)
+    monkeypatch.setattr(turns.asyncio, "sleep", reply_arrives)
 
-    turn = chat_turn_replay(session=visitor.session, key="k")
+    turn = async_to_sync(chat_turn_start)(session=visitor.session, message="slow", idempotency_key="k")
 
     assert turn.message.pk == message.pk
     assert turn.reply.content == "late"

@@ -125,12 +125,14 @@ def production_server(django_db_setup, django_db_blocker):
 
 
 def raw_post(port: int, head: bytes, body_parts) -> bytes:
-    """Send the whole request as a client library does, then read the whole answer."""
+    """Send the whole request as a client library does, then read the whole answer (Connection: close).
+
+    The client does not half-close its end: an ASGI server reads that as the client leaving.
+    """
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
         sock.sendall(head)
         for part in body_parts:
             sock.sendall(part)
-        sock.shutdown(socket.SHUT_WR)
         answer = b""
         while chunk := sock.recv(65536):
             answer += chunk
@@ -188,3 +190,80 @@ def test_a_chunked_body_within_the_limit_is_read_whole(production_server):
     answer = raw_post(production_server.port, request_head(length=None), chunked(body, size=7))
 
     assert answer.startswith(b"HTTP/1.1 201"), answer[:300]
+
+
+# --- The ASGI middleware, in process: what reaches Django, and what the server is asked to send ------
+
+
+def asgi_call(headers: list[tuple[bytes, bytes]], messages: list[dict]):
+    """Run ASGIBodyLimit over `messages`; returns (what the app saw or None, what was sent, messages left)."""
+    from asgiref.sync import async_to_sync
+
+    from chatapi.body_limit import ASGIBodyLimit
+
+    incoming, sent, seen = list(messages), [], {}
+
+    async def receive():
+        return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    async def django(scope, receive, send):
+        body = b""
+        while (message := await receive())["type"] == "http.request":
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        seen.update(headers=dict(scope["headers"]), body=body)
+
+    scope = {"type": "http", "method": "POST", "path": "/api/v1/chat", "headers": headers}
+    async_to_sync(ASGIBodyLimit(django))(scope, receive, send)
+    return seen or None, sent, incoming
+
+
+def body_messages(data: bytes, size: int) -> list[dict]:
+    pieces = [data[start : start + size] for start in range(0, len(data), size)]
+    return [{"type": "http.request", "body": piece, "more_body": n < len(pieces) - 1} for n, piece in enumerate(pieces)]
+
+
+def test_asgi_declared_length_over_the_limit_is_refused_then_drained(settings):
+    settings.MAX_REQUEST_BODY_BYTES = 1000
+    messages = body_messages(b"x" * 5000, 1000)
+
+    seen, sent, left = asgi_call([(b"content-length", b"5000"), (b"x-request-id", b"rid-1")], messages)
+
+    assert seen is None
+    assert sent[0]["status"] == 413 and (b"x-request-id", b"rid-1") in sent[0]["headers"]
+    assert json.loads(sent[1]["body"]) == {"detail": BODY_TOO_LARGE}
+    assert left == []  # the whole body was read and thrown away after the answer
+
+
+def test_asgi_chunked_body_within_the_limit_reaches_django_with_its_length(settings):
+    settings.MAX_REQUEST_BODY_BYTES = 1000
+
+    seen, sent, _ = asgi_call([(b"transfer-encoding", b"chunked")], body_messages(b"y" * 1000, 300))
+
+    assert seen["body"] == b"y" * 1000
+    assert seen["headers"][b"content-length"] == b"1000"
+    assert sent == []
+
+
+def test_asgi_chunked_body_over_the_limit_is_refused(settings):
+    settings.MAX_REQUEST_BODY_BYTES = 1000
+
+    seen, sent, left = asgi_call([(b"transfer-encoding", b"chunked")], body_messages(b"z" * 3000, 300))
+
+    assert seen is None
+    assert sent[0]["status"] == 413
+    assert left == []
+
+
+def test_asgi_invalid_length_is_400_and_a_client_leaving_mid_body_ends_quietly(settings):
+    settings.MAX_REQUEST_BODY_BYTES = 1000
+
+    _, bad, _ = asgi_call([(b"content-length", b"lots")], [])
+    gone, nothing, _ = asgi_call([(b"transfer-encoding", b"chunked")], body_messages(b"a" * 600, 300)[:1])
+
+    assert bad[0]["status"] == 400 and json.loads(bad[1]["body"]) == {"detail": INVALID_CONTENT_LENGTH}
+    assert (gone, nothing) == (None, [])

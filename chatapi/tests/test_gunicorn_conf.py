@@ -71,7 +71,7 @@ def test_the_master_preloads_litellm_that_the_app_alone_imports_on_first_use():
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("PORT", "http"), ("PORT", "70000"), ("THREADS", "0"), ("LLM_TIMEOUT", "soon"), ("LOG_LEVEL", "loud"),
+    [("PORT", "http"), ("PORT", "70000"), ("LLM_TIMEOUT", "soon"), ("LOG_LEVEL", "loud"),
      ("LOG_FORMAT", "xml")],
 )  # fmt: skip
 def test_the_config_refuses_a_malformed_setting_with_one_line(name, value):

@@ -7,6 +7,7 @@ from django.core.management import call_command
 from django.templatetags.static import static
 from django.test import Client
 
+from conftest import body_of
 from testing.page_crawl import MISSING_STATIC_FILE, PAGES, Fetched, crawl, problems
 
 pytestmark = pytest.mark.django_db
@@ -17,7 +18,7 @@ def client_fetch(client: Client):
         response = client.get(path)
         # Read to the end: the client closes a file's answer then (closing it here would end the request's
         # database connection too, as a finished request does).
-        return Fetched(response.status_code, response.get("Content-Type", ""), response.getvalue())
+        return Fetched(response.status_code, response.get("Content-Type", ""), body_of(response))
 
     return fetch
 
@@ -57,4 +58,4 @@ def test_after_collectstatic_pages_load_hashed_names_cached_for_good(settings, t
     response = client.get(widget[0])
     assert response.status_code == 200
     assert "immutable" in response["Cache-Control"]
-    response.getvalue()
+    body_of(response)

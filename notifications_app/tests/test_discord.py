@@ -167,3 +167,18 @@ def test_remote_double_switches_modes_and_reads_records_over_its_control_port():
         assert remote.total_posts() == 1 and remote.in_flight() == 0
         assert [int(t["id"]) for t in remote.threads()] == [opened.thread_id]
         assert remote.thread_posts() == {opened.thread_id: []}
+
+
+def test_discord_py_builds_every_rest_url_from_the_base_we_set():
+    """Pins the one non-public behaviour relied on (notifications_app.discord.discord_api_base_set)."""
+    from notifications_app.discord import _discord, discord_api_base_set
+
+    discord = _discord()
+    previous = discord.http.Route.BASE
+    try:
+        discord_api_base_set("http://127.0.0.1:9/api/v10")
+        route = discord.http.Route("POST", "/channels/{channel_id}/messages", channel_id=123)
+    finally:
+        discord.http.Route.BASE = previous
+
+    assert route.url == "http://127.0.0.1:9/api/v10/channels/123/messages"

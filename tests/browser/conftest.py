@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Dialog, Locator, Page, expect, sync_playwright
 
+from testing.llm_server import Behaviour, StubModelServer
 from testing.quiet_http import QuietHTTPServer
+from tests.multiserver.servers import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
@@ -99,11 +101,27 @@ def shots(request) -> Shots:
 
 @pytest.fixture
 def chat_server(live_server, model_server, settings):
-    """The live server with its model calls going to the stub, which streams in visible steps."""
+    """The live server with its model calls going to the stub, which streams in visible steps.
+
+    pytest-django's live server is WSGI: it serves a stream whole once it has ended. The tests that
+    watch a reply arrive piece by piece use `production_server` instead.
+    """
     model_server.behaviour.chunks = 8
     model_server.behaviour.chunk_delay = 0.08
     settings.INPUT_PATTERN_POLICY = "refuse"
     return live_server
+
+
+@pytest.fixture(scope="module")
+def production_server(django_db_setup, django_db_blocker) -> Iterator[ServerProcess]:
+    """The production server (gunicorn's ASGI worker) on the test database, its model the stub."""
+    with StubModelServer(behaviour=Behaviour(chunks=8, chunk_delay=0.08)) as model, django_db_blocker.unblock():
+        env = {"LLM_MODEL": "openai/stub-model", "LLM_API_BASE": model.api_base, "LLM_API_KEY": "stub-key"}
+        server = ServerProcess(env, name="browser", production=True)
+        try:
+            yield server.wait_ready()
+        finally:
+            server.stop()
 
 
 class HostSite:

@@ -13,9 +13,9 @@ XSS = "<img src=x onerror=alert(1)>"
 TYPED_CODE = "Why does vector<int> v; print <b>hi</b>?"
 
 
-def test_widget_chats_three_turns_with_streamed_replies_and_restores_them(chat_server, visitor_page, shots):
+def test_widget_chats_three_turns_with_streamed_replies_and_restores_them(production_server, visitor_page, shots):
     page, watch = visitor_page
-    page.goto(chat_server.url + "/")
+    page.goto(production_server.url + "/")
     widget = Widget(page)
     expect(page.get_by_role("heading", name="Chat API")).to_be_visible()
     shots.take(page, "email-form")

@@ -42,15 +42,14 @@ def proxy():
     link.close()
 
 
-@pytest.fixture(params=["pool", "persistent"])
-def server(request, proxy, model):
-    pooled = request.param == "pool"
+@pytest.fixture
+def server(proxy, model):
     env = {
         "DATABASE_URL": database_url(port=proxy.port), "LLM_MODEL": "openai/stub-model",
         "LLM_API_BASE": model.api_base, "LLM_API_KEY": "stub-key", "RATE_LIMITING_ENABLED": "False",
-        "DB_POOL_MAX_SIZE": "4" if pooled else "0", "DB_POOL_TIMEOUT": str(POOL_TIMEOUT), "CONN_MAX_AGE": "60",
+        "DB_POOL_MAX_SIZE": "4", "DB_POOL_TIMEOUT": str(POOL_TIMEOUT),
     }  # fmt: skip
-    process = ServerProcess(env, name=f"db-fault-{request.param}")
+    process = ServerProcess(env, name="db-fault", production=True)
     try:
         yield process.wait_ready()
     finally:

@@ -17,7 +17,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from chat_app import llm
 from chat_app.models import ChatMessage
-from conftest import BROWSER_UA
+from conftest import BROWSER_UA, body_of
 from sessions_app.services import chat_session_start
 
 pytestmark = pytest.mark.django_db
@@ -53,15 +53,27 @@ class ModelEcho:
         self.read: list[list[dict]] = []
         self.reply = ""
 
-    def complete(self, *, messages):
+    async def complete(self, *, messages):
         self.read.append(messages)
         return llm.Completion(content=self.reply, model="echo", latency_ms=1, prompt_tokens=1, completion_tokens=1,
                               cost_usd=None)  # fmt: skip
 
-    def stream(self, *, messages):
+    def stream(self, messages):
+        """A stand-in for llm.ModelStream: the reply in thirds."""
         self.read.append(messages)
+        return EchoStream(self.reply)
+
+
+class EchoStream:
+    def __init__(self, reply: str):
+        self.reply, self.completion = reply, None
+
+    async def pieces(self):
         third = max(1, len(self.reply) // 3)
-        yield from (self.reply[start : start + third] for start in range(0, len(self.reply), third))
+        for start in range(0, len(self.reply), third):
+            yield self.reply[start : start + third]
+        self.completion = llm.Completion(content=self.reply, model="echo", latency_ms=1, prompt_tokens=1,
+                                         completion_tokens=1, cost_usd=None)  # fmt: skip
 
 
 @pytest.fixture
@@ -71,7 +83,7 @@ def model(monkeypatch, settings):
     settings.INPUT_MARKUP_POLICY = "keep"
     echo = ModelEcho()
     monkeypatch.setattr(llm, "chat_complete", echo.complete)
-    monkeypatch.setattr(llm, "chat_stream", echo.stream)
+    monkeypatch.setattr(llm, "ModelStream", echo.stream)
     return echo
 
 
@@ -91,7 +103,7 @@ def new_visitor() -> tuple[APIClient, str]:
 
 
 def stream_events(response) -> list[tuple[str, dict]]:
-    blocks = b"".join(response.streaming_content).decode().strip().split("\n\n")
+    blocks = body_of(response).decode().strip().split("\n\n")
     return [(block.split("\n")[0].removeprefix("event: "), json.loads(block.split("\n")[1][6:])) for block in blocks]
 
 

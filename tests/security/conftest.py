@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import pytest
 from rest_framework.test import APIClient
 
-from conftest import BROWSER_UA
+from conftest import BROWSER_UA, body_of  # noqa: F401 - the security tests import body_of from here
 from sessions_app.models import ChatSession
 
 OTHER_EMAIL = "other.person@example.org"
@@ -33,8 +33,3 @@ def other_visitor(db) -> OtherVisitor:
     client = APIClient(HTTP_USER_AGENT=BROWSER_UA)
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {started.access_token}")
     return OtherVisitor(client=client, session=started.session, token=started.access_token)
-
-
-def body_of(response) -> bytes:
-    """The whole body, streamed or not."""
-    return b"".join(response.streaming_content) if response.streaming else response.content

@@ -5,9 +5,9 @@ finds the stored message and waits for its reply, or loses the insert and then d
 chat_app/tests cover the sequential retry and the replay at the cap.
 """
 
+import asyncio
 import json
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -55,9 +55,9 @@ def test_racing_chat_requests_with_one_key_store_and_answer_once(live_server, vi
                                                                  monkeypatch):  # fmt: skip
     settings.RATE_LIMITING_ENABLED = False
 
-    def slow_model(*, messages):
-        time.sleep(MODEL_SECONDS)
-        return fake_model(messages=messages)
+    async def slow_model(*, messages):
+        await asyncio.sleep(MODEL_SECONDS)
+        return await fake_model(messages=messages)
 
     monkeypatch.setattr(llm, "chat_complete", slow_model)
     headers = {"Authorization": f"Bearer {visitor.access_token}", "User-Agent": BROWSER_UA}
