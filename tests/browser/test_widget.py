@@ -154,9 +154,9 @@ def test_widget_embeds_on_another_site_on_a_phone(chat_server, browser, shots, s
     page.context.close()
 
 
-def shop_page(body: str) -> str:
-    """Another site's page: only what `body` holds, no widget unless it embeds one."""
-    head = '<meta charset="utf-8"><title>Shop</title>'
+def shop_page(body: str, *, head: str = "") -> str:
+    """Another site's page: a heading and what `body` holds, no widget unless it embeds one."""
+    head = f'<meta charset="utf-8"><title>Shop</title>{head}'
     return f'<!doctype html><html lang="en"><head>{head}</head><body><h1>A shop</h1>{body}</body></html>'
 
 
@@ -185,6 +185,24 @@ def test_widget_on_another_site_loads_its_parts_beside_widget_js_and_adds_one_na
         url.rsplit("/", 1)[1] for url in part_urls
     )
     assert set(page.evaluate("Object.keys(window)")) - names_before == {"chatApiWidget"}
+    assert watch.errors == []
+    page.context.close()
+
+
+def test_widget_on_a_site_whose_csp_allows_scripts_by_nonce_loads_its_parts(chat_server, browser, host_site):
+    policy = f"script-src 'nonce-shop123'; style-src {chat_server.url}; connect-src {chat_server.url}"
+    page, watch = open_page(browser)
+    host_site.serve(
+        shop_page(
+            f'<script src="{chat_server.url}/static/chat_app/widget.js" nonce="shop123" defer></script>',
+            head=f'<meta http-equiv="Content-Security-Policy" content="{policy}">',
+        )
+    )
+
+    page.goto(host_site.origin + "/")
+
+    page.get_by_role("button", name="Chat").click()
+    expect(page.get_by_label("Email address")).to_be_visible()
     assert watch.errors == []
     page.context.close()
 
