@@ -12,8 +12,9 @@
  *
  * The parts (PARTS below) come as <script> elements from this script's origin and path, in order. Each
  * adds an installer to window.chatApiWidget.parts, the one name the widget puts on window. A mounted
- * widget is one `chat` object: this script gives it its settings, words and state, each installer adds
- * its part's functions to it, and the parts call each other through it (chat.showStatus(...)).
+ * widget is one `chat` object: this script gives it its settings, words and state, each installer (in the
+ * order of PARTS, so a part may keep an earlier one's function) adds its part's functions to it, and the
+ * parts call each other through it (chat.showStatus(...)).
  *
  * Visitor and model text only ever reaches the page through textContent, never as HTML, and the
  * scripts inject no inline script or style, so they run under a strict Content-Security-Policy.
