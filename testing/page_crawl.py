@@ -19,6 +19,10 @@ from urllib.parse import urljoin, urlsplit
 PAGES = ["/", "/admin/login/", "/api/v1/docs", "/api/v1/schema", "/health", "/favicon.ico"]
 MISSING_STATIC_FILE = "/static/chat_app/no-such-file.js"
 CSS_URL = re.compile(r"""url\(\s*(['"]?)([^'")]+)\1\s*\)""")
+# A script's quoted bare file name ("widget-api.js"): widget.js loads its parts and stylesheet beside itself
+# that way. Names with a folder or a scheme are left alone: a script may name those for other purposes.
+SCRIPT_FILE_NAME = re.compile(r"""(['"])([\w-]+(?:\.[\w-]+)*\.(?:js|css))\1""")
+JAVASCRIPT = ("text/javascript", "application/javascript")
 SERVER_ERROR_ACCESS_LINE = re.compile(r'" 5\d\d\b')  # `"GET / HTTP/1.1" 500`, whatever the worker type
 
 
@@ -46,13 +50,16 @@ class _References(HTMLParser):
 
 
 def references(url: str, fetched: Fetched) -> list[str]:
-    """The same-site paths (with query) that a page or a stylesheet loads, resolved against its URL."""
+    """The same-site paths (with query) that a page, a stylesheet or a script loads, resolved against its URL."""
     if fetched.content_type.startswith("text/html"):
         parser = _References()
         parser.feed(fetched.body.decode("utf-8", errors="replace"))
         found = parser.found
     elif fetched.content_type.startswith("text/css"):
         found = [match.group(2) for match in CSS_URL.finditer(fetched.body.decode("utf-8", errors="replace"))]
+    elif fetched.content_type.startswith(JAVASCRIPT):
+        text = fetched.body.decode("utf-8", errors="replace")
+        found = [match.group(2) for match in SCRIPT_FILE_NAME.finditer(text)]
     else:
         return []
     paths = []

@@ -28,16 +28,43 @@ def test_widget_demo_page_has_no_inline_script_or_style(client):
     assert not re.search(r"<[^>]+\son\w+\s*=", html)  # no event-handler attributes
 
 
+def widget_parts() -> list[str]:
+    """The parts widget.js loads beside itself, in its order (its PARTS list)."""
+    script = Path(finders.find("chat_app/widget.js")).read_text(encoding="utf-8")
+    listed = re.search(r"var PARTS = \[([^\]]*)\];", script)
+    assert listed, "widget.js lists its parts in PARTS"
+    return re.findall(r'"([^"]+)"', listed[1])
+
+
 def test_widget_static_files_exist():
     for name in ("chat_app/widget.js", "chat_app/widget.css", "chat_app/demo.css"):
         assert finders.find(name), name
 
 
-def test_widget_script_never_writes_html():
-    script = Path(finders.find("chat_app/widget.js")).read_text(encoding="utf-8")
+def test_widget_loads_every_part_file_and_each_is_served_as_javascript(client):
+    parts = widget_parts()
+    folder = Path(finders.find("chat_app/widget.js")).parent
 
-    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
-        assert sink not in script, sink
+    assert sorted(parts) == sorted(path.name for path in folder.glob("widget-*.js"))  # none missing, none left out
+    for name in parts:
+        response = client.get(f"/static/chat_app/{name}")
+        assert response.status_code == 200, name
+        assert response["Content-Type"].startswith("text/javascript"), name
+        assert response.getvalue(), name  # read to the end, which closes the file
+
+
+def test_widget_scripts_each_stay_under_400_lines():
+    for name in ["widget.js", *widget_parts()]:
+        lines = Path(finders.find(f"chat_app/{name}")).read_text(encoding="utf-8").splitlines()
+        assert len(lines) < 400, (name, len(lines))
+
+
+def test_widget_script_never_writes_html():
+    for name in ["widget.js", *widget_parts()]:
+        script = Path(finders.find(f"chat_app/{name}")).read_text(encoding="utf-8")
+
+        for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
+            assert sink not in script, (name, sink)
 
 
 @pytest.fixture

@@ -1,9 +1,11 @@
 """The chat widget in a real browser: streamed replies, history, safe text, and its error states."""
 
 import re
+from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect
+from django.contrib.staticfiles import finders
+from playwright.sync_api import Response, expect
 
 from tests.browser.conftest import Widget, open_page
 
@@ -149,6 +151,73 @@ def test_widget_embeds_on_another_site_on_a_phone(chat_server, browser, shots, s
     assert panel["width"] <= 390
     shots.take(page, "embedded-on-a-phone")
     assert watch.errors == []
+    page.context.close()
+
+
+def shop_page(body: str, *, head: str = "") -> str:
+    """Another site's page: a heading and what `body` holds, no widget unless it embeds one."""
+    head = f'<meta charset="utf-8"><title>Shop</title>{head}'
+    return f'<!doctype html><html lang="en"><head>{head}</head><body><h1>A shop</h1>{body}</body></html>'
+
+
+def test_widget_on_another_site_loads_its_parts_beside_widget_js_and_adds_one_name(chat_server, browser, host_site):
+    widget_js = f"{chat_server.url}/static/chat_app/widget.js"
+    folder = Path(finders.find("chat_app/widget.js")).parent
+    part_urls = {f"{chat_server.url}/static/chat_app/{path.name}" for path in folder.glob("widget-*.js")}
+    page, watch = open_page(browser)
+    host_site.serve(shop_page(""))
+    page.goto(host_site.origin + "/")
+    names_before = set(page.evaluate("Object.keys(window)"))
+    scripts = {}
+
+    def on_response(answer: Response) -> None:
+        if answer.request.resource_type == "script":
+            scripts[answer.url] = (answer.status, answer.headers.get("content-type", ""))
+
+    page.on("response", on_response)
+    host_site.serve(shop_page(f'<script src="{widget_js}" defer></script>'))
+    page.reload()
+
+    expect(page.get_by_role("button", name="Chat")).to_be_visible()
+    assert set(scripts) == {widget_js} | part_urls
+    assert all(status == 200 and kind.startswith("text/javascript") for status, kind in scripts.values()), scripts
+    assert sorted(page.evaluate("Object.keys(window.chatApiWidget.parts)")) == sorted(
+        url.rsplit("/", 1)[1] for url in part_urls
+    )
+    assert set(page.evaluate("Object.keys(window)")) - names_before == {"chatApiWidget"}
+    assert watch.errors == []
+    page.context.close()
+
+
+def test_widget_on_a_site_whose_csp_allows_scripts_by_nonce_loads_its_parts(chat_server, browser, host_site):
+    policy = f"script-src 'nonce-shop123'; style-src {chat_server.url}; connect-src {chat_server.url}"
+    page, watch = open_page(browser)
+    host_site.serve(
+        shop_page(
+            f'<script src="{chat_server.url}/static/chat_app/widget.js" nonce="shop123" defer></script>',
+            head=f'<meta http-equiv="Content-Security-Policy" content="{policy}">',
+        )
+    )
+
+    page.goto(host_site.origin + "/")
+
+    page.get_by_role("button", name="Chat").click()
+    expect(page.get_by_label("Email address")).to_be_visible()
+    assert watch.errors == []
+    page.context.close()
+
+
+def test_widget_with_a_part_missing_says_so_and_mounts_nothing(chat_server, browser, host_site):
+    page, watch = open_page(browser)
+    page.route("**/static/chat_app/widget-log.js", lambda route: route.fulfill(status=404, body="Not Found"))
+    host_site.serve(shop_page(f'<script src="{chat_server.url}/static/chat_app/widget.js" defer></script>'))
+
+    page.goto(host_site.origin + "/")
+
+    page.wait_for_function("() => window.chatApiWidget !== undefined")
+    page.wait_for_load_state("networkidle")
+    assert [error for error in watch.errors if "could not load" in error and "widget-log.js" in error], watch.errors
+    expect(page.locator(".chat-widget")).to_have_count(0)
     page.context.close()
 
 
