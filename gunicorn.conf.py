@@ -97,7 +97,7 @@ logconfig_dict = {
 def _modules_first_calls_import() -> list[str] | None:
     """The modules the app imports on its first model call and first stream, learnt in a child.
 
-    The child makes the calls (mocked: chat_app.llm.client_warm_up) and reports what they imported;
+    The child makes the calls (chat_app.warm_up.client_warm_up, on loopback) and reports what they imported;
     the master stays single-threaded, as a process about to fork must. None when the child failed.
     """
     read_end, write_end = os.pipe()
@@ -106,7 +106,7 @@ def _modules_first_calls_import() -> list[str] | None:
         status = 1
         try:
             os.close(read_end)
-            from chat_app.llm import client_warm_up
+            from chat_app.warm_up import client_warm_up
 
             before = set(sys.modules)
             client_warm_up()

@@ -342,6 +342,7 @@ LOGGING = {
         "LiteLLM Router": {"level": "WARNING"},
         "LiteLLM Proxy": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
+        "httpx2": {"level": "WARNING"},  # the openai SDK's own copy of httpx
         "openai": {"level": "WARNING"},
         "discord": {"level": "WARNING"},
     },

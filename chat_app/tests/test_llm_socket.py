@@ -9,6 +9,7 @@ from asgiref.sync import async_to_sync
 from chat_app import llm
 from chat_app.models import ChatMessage
 from chat_app.services import FALLBACK_REPLY
+from chat_app.warm_up import client_warm_up
 
 pytestmark = pytest.mark.django_db
 
@@ -102,7 +103,7 @@ def test_chat_stores_no_cost_when_model_is_not_priced(visitor_client, model_serv
 
 
 def test_client_warm_up_makes_no_model_request(model_server):
-    llm.client_warm_up()
+    client_warm_up()
 
     assert model_server.behaviour.requests == []  # mocked: nothing reached the model
 

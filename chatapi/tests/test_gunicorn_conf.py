@@ -32,7 +32,7 @@ def test_the_master_learns_the_first_calls_modules_from_a_child_and_stays_single
     report = json.loads(done.stdout.strip().splitlines()[-1])
 
     # The tokenizer, the HTTP transport and litellm's streaming helpers, among others.
-    assert {"litellm.litellm_core_utils.default_encoding", "httpcore._sync.http11", "h11"} <= set(report["names"])
+    assert {"litellm.litellm_core_utils.default_encoding", "httpcore2._async.http11", "h11"} <= set(report["names"])
     assert report["imported_here"] == []  # learnt in the child: the master imports them itself after
     assert report["threads"] == 1  # litellm's logging threads started in the child only
 
@@ -63,7 +63,7 @@ def test_the_master_preloads_litellm_that_the_app_alone_imports_on_first_use():
     report = json.loads(done.stdout.strip().splitlines()[-1])
 
     assert report["app_alone"] == []  # the URLconf loaded, and still no model client
-    preloaded = {"litellm", "openai", "litellm.litellm_core_utils.default_encoding", "httpcore._sync.http11", "h11"}
+    preloaded = {"litellm", "openai", "litellm.litellm_core_utils.default_encoding", "httpcore2._async.http11", "h11"}
     assert preloaded <= set(report["modules"])  # the workers fork with all of it in shared memory
     assert report["warnings"] == []
     assert report["threads"] == 1
