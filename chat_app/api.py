@@ -146,6 +146,8 @@ class ChatViewSet(AsyncViewSet):
 
     permission_classes = [IsVisitor, NotABot]
     throttle_classes = [ChatPerClientLimit, ChatPerSessionLimit]
+    # Known, so not worked out again on every request (adrf scans the class's members for coroutines).
+    view_is_async = True
 
     def perform_content_negotiation(self, request: Request, force: bool = False):
         # A stream client sends `Accept: text/event-stream`; its errors before the stream are still JSON.
