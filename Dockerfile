@@ -1,4 +1,4 @@
-# Production image: gunicorn serving the API, static files through whitenoise.
+# Production image: gunicorn (its ASGI worker) serving the API, static files through ServeStatic.
 # Build: docker build -t chatapi .     Run: see README, "Deploying".
 # Both stages use the same base image, so the virtualenv's interpreter path is valid in the second.
 
