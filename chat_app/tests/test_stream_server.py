@@ -27,7 +27,7 @@ def slow_model():
 def server(django_db_setup, django_db_blocker, slow_model):
     env = {"LLM_MODEL": "openai/stub-model", "LLM_API_BASE": slow_model.api_base, "LLM_API_KEY": "stub-key"}
     with django_db_blocker.unblock():
-        process = ServerProcess(env, name="stream", production=True)
+        process = ServerProcess(env, name="stream")
         try:
             yield process.wait_ready()
         finally:

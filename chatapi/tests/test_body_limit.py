@@ -117,7 +117,7 @@ def test_an_unsafe_request_id_is_replaced(settings):
 @pytest.fixture(scope="module")
 def production_server(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
-        server = ServerProcess({"RATE_LIMITING_ENABLED": "False"}, name="body-limit", production=True)
+        server = ServerProcess({"RATE_LIMITING_ENABLED": "False"}, name="body-limit")
         try:
             yield server.wait_ready()
         finally:

@@ -117,7 +117,7 @@ def production_server(django_db_setup, django_db_blocker) -> Iterator[ServerProc
     """The production server (gunicorn's ASGI worker) on the test database, its model the stub."""
     with StubModelServer(behaviour=Behaviour(chunks=8, chunk_delay=0.08)) as model, django_db_blocker.unblock():
         env = {"LLM_MODEL": "openai/stub-model", "LLM_API_BASE": model.api_base, "LLM_API_KEY": "stub-key"}
-        server = ServerProcess(env, name="browser", production=True)
+        server = ServerProcess(env, name="browser")
         try:
             yield server.wait_ready()
         finally:

@@ -44,7 +44,7 @@ def start_server():
     started = []
 
     def start(env: dict[str, str]) -> ServerProcess:
-        server = ServerProcess(env, name="cache-fault", production=True)
+        server = ServerProcess(env, name="cache-fault")
         started.append(server)
         return server.wait_ready()
 

@@ -49,7 +49,7 @@ def server(proxy, model):
         "LLM_API_BASE": model.api_base, "LLM_API_KEY": "stub-key", "RATE_LIMITING_ENABLED": "False",
         "DB_POOL_MAX_SIZE": "4", "DB_POOL_TIMEOUT": str(POOL_TIMEOUT),
     }  # fmt: skip
-    process = ServerProcess(env, name="db-fault", production=True)
+    process = ServerProcess(env, name="db-fault")
     try:
         yield process.wait_ready()
     finally:

@@ -1,8 +1,7 @@
 """Real server processes and a cuttable TCP proxy, for the multi-server and fault tests.
 
-Each server is its own OS process (`manage.py runserver --noreload`, or with `production=True` the
-production server as the README starts it, `gunicorn -c gunicorn.conf.py`): its own memory, so only
-what lives in the shared database and cache can hold between two of them.
+Each server is the production server as the README starts it (`gunicorn -c gunicorn.conf.py`) in its own
+OS process: its own memory, so only what lives in the shared database and cache can hold between two.
 """
 
 import contextlib
@@ -48,16 +47,13 @@ def is_postgresql() -> bool:
 class ServerProcess:
     """One server on a free port with `env` on top of this process's environment."""
 
-    def __init__(self, env: dict[str, str], *, name: str = "server", production: bool = False):
+    def __init__(self, env: dict[str, str], *, name: str = "server"):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tempfile.NamedTemporaryFile(prefix=f"chatapi-{name}-", suffix=".log", delete=False)  # noqa: SIM115
         environment = {**os.environ, "DATABASE_URL": database_url(), "LOG_FORMAT": "text", **env}
-        if production:
-            environment["PORT"] = str(self.port)
-            command = [str(Path(sys.executable).with_name("gunicorn")), "-c", "gunicorn.conf.py"]
-        else:
-            command = [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{self.port}"]
+        environment["PORT"] = str(self.port)
+        command = [str(Path(sys.executable).with_name("gunicorn")), "-c", "gunicorn.conf.py"]
         self.process = subprocess.Popen(  # noqa: S603 - our own server, fixed command lines
             command, cwd=ROOT, env=environment, stdout=self.log, stderr=subprocess.STDOUT
         )

@@ -38,7 +38,7 @@ def servers(django_db_setup, model):
         "MAX_MESSAGES_PER_SESSION": str(CAP), "LLM_MODEL": "openai/stub-model", "LLM_API_BASE": model.api_base,
         "LLM_API_KEY": "stub-key", "DB_POOL_MAX_SIZE": "4",
     }  # fmt: skip
-    pair = [ServerProcess(env, name="a", production=True), ServerProcess(env, name="b", production=True)]
+    pair = [ServerProcess(env, name="a"), ServerProcess(env, name="b")]
     try:
         yield [server.wait_ready() for server in pair]
     finally:
