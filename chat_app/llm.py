@@ -1,6 +1,7 @@
 """The single owner of litellm and openai: the configured model, awaited, whole or as it writes."""
 
 import asyncio
+import json
 import logging
 import os
 import threading
@@ -167,7 +168,7 @@ async def _openai_post(route: Route, body: dict, *, stream: bool = False):
 
 async def _openai_answer(route: Route, messages: list[dict[str, str]]) -> "_Chunk":
     response = await _openai_post(route, {"model": route.model, **_request(messages)})
-    return _json_chunk(orjson.loads(response.content), "message")
+    return _json_chunk(_json_loads(response.content), "message")
 
 
 def _completion(content: str, *, model, started: float, prompt_tokens, completion_tokens) -> Completion:
@@ -304,7 +305,7 @@ async def _openai_chunks(route: Route, messages: list[dict[str, str]]) -> AsyncI
             data = line[5:].strip()
             if data.startswith("[DONE]"):
                 return
-            event = orjson.loads(data)
+            event = _json_loads(data)
             if event.get("error"):
                 raise StreamError()
             yield _json_chunk(event, "delta")
@@ -318,6 +319,15 @@ async def _litellm_chunks(route: Route, messages: list[dict[str, str]]) -> Async
     stream = await litellm_client().acompletion(**arguments, stream=True, stream_options=_STREAM_OPTIONS)
     async for chunk in stream:
         yield _object_chunk(chunk, "delta")
+
+
+def _json_loads(data: bytes | str) -> dict:
+    """orjson, or the standard library for the JSON orjson refuses: a lone surrogate escape (`\\ud800`)
+    is valid JSON, and a model may write one; the text is cleaned of it before it is stored."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
 
 
 def _json_chunk(event: dict, part: str) -> "_Chunk":

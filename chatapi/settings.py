@@ -232,7 +232,7 @@ SIMPLE_JWT = {
     "UPDATE_LAST_LOGIN": True,
     # Staff tokens carry a hash of the password hash they were issued under: a password change
     # revokes them (access tokens in JWTAuthentication, refresh tokens in staff_app.api).
-    "CHECK_REVOKE_TOKEN": True,
+    "CHECK_REVOKE_TOKEN": True,  # nosec B105 - a setting's name, not a password
 }
 
 SPECTACULAR_SETTINGS = {

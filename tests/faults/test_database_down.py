@@ -48,6 +48,9 @@ def server(proxy, model):
         "DATABASE_URL": database_url(port=proxy.port), "LLM_MODEL": "openai/stub-model",
         "LLM_API_BASE": model.api_base, "LLM_API_KEY": "stub-key", "RATE_LIMITING_ENABLED": "False",
         "DB_POOL_MAX_SIZE": "4", "DB_POOL_TIMEOUT": str(POOL_TIMEOUT),
+        # One process: each recovers on its own pool's schedule, and the test follows one of them
+        # (with Redis set, gunicorn would start one per core and /health might ask another).
+        "WEB_CONCURRENCY": "1",
     }  # fmt: skip
     process = ServerProcess(env, name="db-fault")
     try:
