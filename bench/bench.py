@@ -9,9 +9,7 @@ Environment: BENCH_REPEATS (3), BENCH_SECONDS (15: A, C, D), BENCH_WARMUP (3), B
 """
 
 import json
-import math
 import os
-import re
 import statistics
 import sys
 import threading
@@ -21,32 +19,46 @@ from pathlib import Path
 
 import httpx
 import servers
-from measure import WRK_THREADS, DbWatch, Sampler, connections_open, cpu_seconds, percentile, pss_mb, steady, wrk
+from measure import (
+    DbWatch,
+    Sampler,
+    connections_open,
+    cpu_seconds,
+    in_window,
+    percentile,
+    probe_figures,
+    pss_mb,
+    steady,
+    wrk,
+)
+from params import (
+    B_CHAT,
+    B_SECONDS,
+    B_SKIP,
+    CHAT,
+    CHUNK_DELAY,
+    CHUNKS,
+    CONNS,
+    CORES,
+    D_STREAMS,
+    F_MESSAGE,
+    F_SECONDS,
+    F_SLOW,
+    F_STREAMS,
+    G_SECONDS,
+    G_STREAMS,
+    NOT_BUILT,
+    REPEATS,
+    RUNS,
+    SECONDS,
+    SETTLE_SECONDS,
+    STREAM_MESSAGE,
+    TIMEOUT,
+    WARMUP,
+    parse,
+)  # fmt: skip
+from report import header, table
 from servers import Process
-
-BENCH = Path(__file__).resolve().parent
-RUNS = BENCH / ".runs"
-REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
-SECONDS = int(os.environ.get("BENCH_SECONDS", "15"))
-WARMUP = int(os.environ.get("BENCH_WARMUP", "3"))
-B_SECONDS = int(os.environ.get("BENCH_B_SECONDS", "20"))
-B_SKIP = 4  # two model calls' time: the first answers come all at once, 2 s after the connections open
-TIMEOUT = int(os.environ.get("BENCH_TIMEOUT", "10"))
-F_SECONDS = int(os.environ.get("BENCH_F_SECONDS", "20"))
-G_SECONDS = int(os.environ.get("BENCH_G_SECONDS", "15"))
-CORES = os.cpu_count() or 1
-ALL_ROWS = ["A", "C", "D", "B256", "B1024", "F", "G", "E"]  # the order they run in, on one server
-CONNS = 32  # A and C
-D_STREAMS, CHUNKS, CHUNK_DELAY = 64, 200, 0.01  # a 200-chunk reply written over 2 s
-F_STREAMS, F_SLOW = 200, 25  # streams; slow clients of each kind
-G_STREAMS = 2000
-SETTLE_SECONDS = 30  # how long a row's leftovers may keep the server busy before the next row
-CHAT = "Hello! What are your opening hours on Saturdays?"
-B_CHAT = "stub:wait=2000 " + CHAT  # the stub answers after 2 s
-# The stub answers "Stub reply to: " + the message: 400 characters, so 200 chunks of two.
-STREAM_MESSAGE = ("Please explain, step by step, how your service keeps my data safe. " * 6)[:385]
-F_MESSAGE = f"stub:chunks={F_SECONDS + 10} stub:every=1000 " + STREAM_MESSAGE  # a chunk a second
-NOT_BUILT = "not measured: /api/v1/chat/events is not built yet"
 
 
 def log(text: str) -> None:
@@ -170,16 +182,6 @@ def row_d(run: Run) -> dict:
         "events_median": statistics.median(r["events"] for r in ok) if ok else 0,
         "machine_busy": sampler.machine_busy_between(start, end),
     }
-
-
-def in_window(when: float, result: dict) -> bool:
-    return result["window"][0] <= when < result["window"][1]
-
-
-def probe_figures(probes: list[dict]) -> tuple[float, int]:
-    """(slowest answer in seconds, failures): a probe that failed counts at the time it took to fail."""
-    failed = sum(not (isinstance(p["status"], int) and 200 <= p["status"] < 300) for p in probes)
-    return max((p["seconds"] for p in probes), default=math.nan), failed
 
 
 def row_f(run: Run) -> dict:
@@ -343,231 +345,7 @@ def row_runner(row: str):
     return {"A": row_a, "C": row_c, "D": row_d, "E": row_e, "F": row_f, "G": row_g}[row]
 
 
-# --- the table ---------------------------------------------------------------------------------------
-
-
-@dataclass
-class Figure:
-    row: str
-    label: str
-    key: str
-    fmt: str = "{:.1f}"
-    worst: str = ""  # "max" or "min": judged on the worst run rather than the median
-    target: object = None  # (project, yardstick, medians) -> (target text, met or None)
-    ratio: bool = False  # judged against the yardstick: the ratio is shown
-
-
-def vs_yardstick(more_is_better: bool):
-    def judge(p, y, medians):
-        if y is None:
-            return "vs the yardstick (not run)", None
-        sign = ">=" if more_is_better else "<="
-        met = p >= y if more_is_better else p <= y
-        return f"{sign} {y:.1f} (the yardstick's)", met
-
-    return judge
-
-
-def at_most(limit: float, text: str = ""):
-    return lambda p, y, medians: (f"<= {text or limit}", p <= limit)
-
-
-def below(limit: float, text: str):
-    return lambda p, y, medians: (f"< {text}", p < limit)
-
-
-def at_least(limit: float, text: str):
-    return lambda p, y, medians: (text, p >= limit)
-
-
-def b_target(conns: int):
-    def judge(p, y, medians):
-        a = medians.get(("A", "rate"))
-        ideal = 0.95 * conns / 2
-        if a is None:
-            return f">= {ideal:.1f}/s (0.95 x {conns}/2; A not run)", p >= ideal
-        goal = min(ideal, 0.9 * a)
-        return f">= {goal:.1f}/s (min of 0.95 x {conns}/2, 0.9 x A {a:.1f})", p >= goal
-
-    return judge
-
-
-def figures_for(rows: list[str], max_conn: int) -> list[Figure]:
-    out = []
-    for row in rows:
-        if row == "A":
-            out += [
-                Figure("A", "chats/s answered", "rate", target=vs_yardstick(True), ratio=True),
-                Figure("A", "server CPU per chat, ms", "cpu_ms", target=vs_yardstick(False), ratio=True),
-                Figure("A", "latency p99, ms", "p99_ms", "{:.0f}"),
-                Figure("A", "errors (socket, timeout, non-200, fallback)", "errors", "{:d}", "max"),
-            ]
-        elif row.startswith("B"):
-            conns = int(row[1:])
-            out += [
-                Figure(row, "answers/s (wrk, steady window)", "rate", target=b_target(conns)),
-                Figure(row, "latency p50, ms", "p50_ms", "{:.0f}"),
-                Figure(row, "latency p99, ms", "p99_ms", "{:.0f}"),
-                Figure(row, "server CPU per chat, ms", "cpu_ms"),
-                Figure(row, "errors (socket, timeout, non-200, fallback)", "errors", "{:d}", "max", at_most(0)),
-                Figure(row, "peak PostgreSQL connections", "peak_db", "{:d}", "max", at_most(max_conn // 2)),
-            ]
-        elif row == "C":
-            out += [
-                Figure("C", "history reads/s", "rate", target=vs_yardstick(True), ratio=True),
-                Figure("C", "server CPU per read, ms", "cpu_ms", target=vs_yardstick(False), ratio=True),
-                Figure("C", "latency p99, ms", "p99_ms", "{:.0f}"),
-                Figure("C", "errors (socket, timeout, non-200)", "errors", "{:d}", "max"),
-            ]
-        elif row == "D":
-            out += [
-                Figure("D", f"streams ended in {SECONDS} s", "streams", "{:d}"),
-                Figure("D", "failed streams (not 200, error, fallback, no done)", "failed", "{:d}", "max", at_most(0)),
-                Figure("D", "first delta p99, ms", "first_p99_ms"),
-                Figure("D", "the stub's own first chunk p99, ms", "stub_first_p99_ms"),
-                Figure("D", "first delta p99 over the stub's, ms", "over_stub_p99_ms", target=at_most(30, "30 ms")),
-                Figure("D", "server CPU per stream that ended well, ms", "cpu_ms", target=at_most(50, "50 ms")),
-            ]
-        elif row == "E":
-            out += [
-                Figure("E", "PSS of all server processes after the run, MB", "pss_mb", "{:.0f}", "", at_most(400)),
-                Figure(
-                    "E",
-                    f"worker processes (on {CORES} cores)",
-                    "workers",
-                    "{:d}",
-                    "min",
-                    at_least(CORES, f">= {CORES} (every core)"),
-                ),
-            ]
-        elif row == "F":
-            out += [
-                Figure("F", "slowest /health, s", "health_max_s", "{:.2f}", "", below(1, "1 s")),
-                Figure("F", "slowest sign-up, s", "signup_max_s", "{:.2f}", "", below(2, "2 s")),
-                Figure("F", "slowest chat, s", "chat_max_s", "{:.2f}", "", below(3, "3 s")),
-                Figure("F", "probes failed (non-2xx or no answer in 10 s)", "probes_failed", "{:d}", "max", at_most(0)),
-                Figure(
-                    "F",
-                    f"streams ended with event: done (of {F_STREAMS})",
-                    "streams_done",
-                    "{:d}",
-                    "min",
-                    at_least(F_STREAMS, str(F_STREAMS)),
-                ),
-            ]
-        elif row == "G":
-            out += [
-                Figure(
-                    "G",
-                    f"streams open at once (of {G_STREAMS})",
-                    "opened",
-                    "{:d}",
-                    "min",
-                    at_least(G_STREAMS, str(G_STREAMS)),
-                ),
-                Figure("G", "slowest /health meanwhile, s", "health_max_s", "{:.2f}", "", below(1, "1 s")),
-                Figure("G", "server memory growth, MB", "growth_mb", "{:.0f}", "", below(150, "150 MB")),
-            ]
-    return out
-
-
-def aggregate(runs: list[dict], row: str, figure: Figure) -> tuple[str, float | None]:
-    """('v1, v2, v3 -> median', median) for one side; a row that failed or was not measured says so."""
-    if not runs:
-        return "", None
-    values, notes = [], []
-    for figures in runs:
-        got = figures.get(row, {})
-        if "not_measured" in got or "_error" in got:
-            notes.append(got.get("not_measured") or "failed: " + got["_error"])
-        elif (value := got.get(figure.key)) is not None and not (isinstance(value, float) and math.isnan(value)):
-            values.append(value)
-    if not values:
-        return (notes[0] if notes else "-"), None
-    judged = {"max": max, "min": min}.get(figure.worst, statistics.median)(values)
-    shown = ", ".join(figure.fmt.format(v) for v in values)
-    if len(values) > 1:
-        shown += f" -> {figure.fmt.format(judged)} {'median' if not figure.worst else 'worst'}"
-    if notes:
-        shown += f" ({len(notes)} not measured)"
-    return shown, judged
-
-
-def table(results: dict, rows: list[str], max_conn: int) -> str:
-    lines = [("row", "figure", "project", "yardstick", "target", "met")]
-    medians: dict = {}
-    for figure in figures_for(rows, max_conn):
-        p_text, p = aggregate(results.get("project", []), figure.row, figure)
-        y_text, y = aggregate(results.get("yardstick", []), figure.row, figure)
-        medians[(figure.row, figure.key)] = p
-        repeated = lines[-1][0] == figure.row and lines[-1][2].startswith(("not measured", "(not measured)"))
-        if p_text.startswith("not measured") and repeated:
-            p_text = "(not measured)"
-        target, met = ("", None)
-        if figure.target is not None and p is not None:
-            target, met = figure.target(p, y, medians)
-        verdict = "" if met is None else ("yes" if met else "NO")
-        if met is not None and y and figure.ratio:
-            verdict += f" ({p / y:.2f}x)"
-        lines.append((figure.row, figure.label, p_text, y_text, target, verdict))
-    widths = [max(len(line[i]) for line in lines) for i in range(6)]
-    out = ["| " + " | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) + " |" for line in lines]
-    out.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    return "\n".join(out)
-
-
-def header(results: dict, load_before: float, started: str, rows: list[str]) -> str:
-    lines = [f"chatapi bench: {CORES} cores, {started}, load average {load_before:.1f} before the run"]
-    if load_before > 1:
-        lines[0] += " (WARNING: above 1: the machine is busy, figures are lower and noisier than on a quiet one)"
-    for target in ("project", "yardstick"):
-        runs = results.get(target, [])
-        if not runs:
-            continue
-        info = runs[-1].get("_server", {})
-        where = f" in {servers.APP_DIR}" if target == "project" else ""
-        lines.append(
-            f"{target}: {info.get('command', '?')}{where} -> {info.get('workers', '?')} worker processes "
-            f"(process tree), worker type {info.get('worker_type', '?')}"
-        )
-        replaced = [
-            f"run {n} after {row}" for n, got in enumerate(runs, 1) for row, _ in got["_server"].get("replaced", [])
-        ]
-        if replaced:
-            lines.append(f"  busy {SETTLE_SECONDS} s after a row, so replaced by a fresh server: {', '.join(replaced)}")
-    extra = os.environ.get("BENCH_SERVER_ENV", "").strip()
-    env = "DATABASE_URL (PostgreSQL), CACHE_URL (Redis db 14), SECRET_KEY, ENV_FILE=/nonexistent, DEBUG=False, "
-    env += "LOG_LEVEL=WARNING, LLM_* (the stub), RATE_LIMITING_ENABLED=False, MAX_MESSAGES_PER_SESSION=1000000000"
-    if results.get("project"):
-        lines.append(f"project environment: {env}" + (f"; BENCH_SERVER_ENV: {extra}" if extra else ""))
-    repeats = max(len(results.get("project", [])), len(results.get("yardstick", [])))
-    lines.append(
-        f"{repeats} run(s) alternating project and yardstick, each on a fresh server, stub and database; "
-        f"A, C, D {SECONDS} s after {WARMUP} s; B {B_SECONDS} s after {B_SKIP} s; wrk {WRK_THREADS} threads, "
-        f"--timeout {TIMEOUT} s; bench/loadgen.py (asyncio) for D, F, G; rows {' '.join(rows)}"
-    )
-    return "\n".join(lines)
-
-
 # --- main --------------------------------------------------------------------------------------------
-
-
-def parse(argv: list[str]) -> tuple[list[str], list[str]] | None:
-    targets, rows = [], []
-    for word in argv:
-        if word.lower() in ("project", "yardstick"):
-            targets.append(word.lower())
-        elif word.upper() == "B":
-            rows += ["B256", "B1024"]
-        elif word.upper() in ALL_ROWS or re.fullmatch(r"B\d+", word.upper()):
-            rows.append(word.upper())
-        else:
-            return None
-
-    def place(row: str) -> float:  # any other B<n> runs with the B rows, before F
-        return ALL_ROWS.index(row) if row in ALL_ROWS else ALL_ROWS.index("B1024") + 0.5
-
-    return targets or ["project", "yardstick"], sorted(dict.fromkeys(rows or ALL_ROWS), key=place)
 
 
 def main(argv: list[str]) -> int:

@@ -202,3 +202,13 @@ def steady(figures: dict, skip: int, duration: int) -> tuple[float, float, int]:
     end = math.floor(figures["launched"] + duration)
     answers = sum(n for second, n in figures["answered"].items() if start <= second < end)
     return float(start), float(end), answers
+
+
+def in_window(when: float, result: dict) -> bool:
+    return result["window"][0] <= when < result["window"][1]
+
+
+def probe_figures(probes: list[dict]) -> tuple[float, int]:
+    """(slowest answer in seconds, failures): a probe that failed counts at the time it took to fail."""
+    failed = sum(not (isinstance(p["status"], int) and 200 <= p["status"] < 300) for p in probes)
+    return max((p["seconds"] for p in probes), default=math.nan), failed

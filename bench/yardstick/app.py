@@ -10,7 +10,7 @@ has them; `GET /api/v1/chat/events` with `Accept: text/event-stream` holds the c
 a comment line every 15 s (no events, no long poll: it stands in for row G's idle streams). Every
 answer carries `X-Request-ID`, the client's own when it sent a safe one, as the contract asks.
 Served by `uvicorn app:app --app-dir bench/yardstick --workers N`; `python app.py --create-tables`
-makes its tables. Configured by YARDSTICK_DATABASE_URL, YARDSTICK_SECRET, YARDSTICK_POOL_SIZE and
+makes its tables (tables.py). Configured by YARDSTICK_DATABASE_URL, YARDSTICK_SECRET, YARDSTICK_POOL_SIZE and
 the project's LLM_* variables.
 """
 
@@ -33,18 +33,17 @@ import nh3
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, Numeric, String, Text, select, update
+from sqlalchemy import select, update
 from sqlalchemy import text as sql_text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, aliased, mapped_column
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+from tables import Base, Db, YardMessage, YardSession, engine
 
 litellm.turn_off_message_logging = True
 litellm.suppress_debug_info = True
 litellm.drop_params = True
 
-DATABASE_URL = os.environ.get("YARDSTICK_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/yardstick")
 SECRET = os.environ.get("YARDSTICK_SECRET", "yardstick-secret")
-POOL_SIZE = int(os.environ.get("YARDSTICK_POOL_SIZE", "10"))
 MAX_MESSAGES = int(os.environ.get("MAX_MESSAGES_PER_SESSION", "50"))
 CONTEXT_MESSAGES = int(os.environ.get("LLM_CONTEXT_MESSAGES", "8"))
 LLM = {
@@ -70,45 +69,6 @@ DANGEROUS = re.compile(  # a condensed form of the project's patterns, about as 
 )
 
 
-class Base(DeclarativeBase):
-    pass
-
-
-class YardSession(Base):
-    __tablename__ = "yard_session"
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    email: Mapped[str] = mapped_column(String(254))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    last_activity_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
-    user_message_count: Mapped[int] = mapped_column(Integer, default=0)
-
-
-class YardMessage(Base):
-    __tablename__ = "yard_message"
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    session_id: Mapped[str] = mapped_column(ForeignKey("yard_session.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(16))
-    content: Mapped[str] = mapped_column(Text)
-    flagged: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    in_reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("yard_message.id"), unique=True)
-    model: Mapped[str] = mapped_column(String(128), default="")
-    fallback: Mapped[bool] = mapped_column(Boolean, default=False)
-    latency_ms: Mapped[int | None] = mapped_column(Integer)
-    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
-    completion_tokens: Mapped[int | None] = mapped_column(Integer)
-    cost_usd: Mapped[Decimal | None] = mapped_column(Numeric(12, 8))
-
-    __table_args__ = (
-        Index("yard_message_session_kind_id", "session_id", "kind", "id"),
-        Index("yard_message_session_id", "session_id", "id"),
-    )
-
-
-engine = create_async_engine(DATABASE_URL, pool_size=POOL_SIZE, max_overflow=POOL_SIZE, pool_pre_ping=False)
-Db = async_sessionmaker(engine, expire_on_commit=False)
 app = FastAPI(title="yardstick", openapi_url=None, docs_url=None, redoc_url=None)
 SAFE_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 
