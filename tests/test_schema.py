@@ -88,3 +88,28 @@ def test_schema_documents_each_history_item_and_its_partial_flag(schema):
 
     assert set(exchange["required"]) == {"id", "message", "response", "timestamp", "flagged", "partial"}
     assert exchange["properties"]["partial"]["type"] == "boolean"
+
+
+# The rate-limited operations of the contract: sign-up, chat (plain and streamed) and the staff token.
+RATE_LIMITED = {
+    ("post", "/api/v1/auth/email"),
+    ("post", "/api/v1/chat"),
+    ("post", "/api/v1/chat/stream"),
+    ("post", "/api/v1/staff/token"),
+    ("post", "/api/v1/staff/token/refresh"),
+}
+
+
+def test_schema_lists_429_on_exactly_the_rate_limited_operations(schema):
+    # The 429s come from the throttles the views declare: a limit dropped from a view, or a 429
+    # documented where nothing limits, shows here.
+    with_429 = {
+        (method, path.rstrip("/"))
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+        if "429" in operation.get("responses", {})
+    }
+
+    assert with_429 == RATE_LIMITED
+    chat = schema["paths"][next(p for p in schema["paths"] if p.rstrip("/") == "/api/v1/chat")]["post"]
+    assert "Retry-After" in chat["responses"]["429"]["headers"]
