@@ -149,6 +149,12 @@ class ChatViewSet(AsyncViewSet):
     # Known, so not worked out again on every request (adrf scans the class's members for coroutines).
     view_is_async = True
 
+    def check_throttles(self, request: Request) -> None:
+        # DRF's own check: our throttles are synchronous (cache counters, run in initial()'s thread).
+        # adrf's would also enter async_to_sync for its list of async throttles, empty here: a round
+        # trip to the event loop and back on every chat, for nothing.
+        APIView.check_throttles(self, request)
+
     def perform_content_negotiation(self, request: Request, force: bool = False):
         # A stream client sends `Accept: text/event-stream`; its errors before the stream are still JSON.
         return super().perform_content_negotiation(request, force=force or self.action == "stream")

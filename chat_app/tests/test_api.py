@@ -280,6 +280,21 @@ def test_chat_post_rate_limited_per_session_across_ips(visitor_client, fake_mode
     assert ChatMessage.objects.filter(kind="user").count() == 2
 
 
+def test_chat_limits_are_checked_without_a_round_trip_to_the_event_loop(
+    visitor_client, fake_model, settings, monkeypatch
+):
+    # adrf's check_throttles enters async_to_sync for async throttles even when there are none; the
+    # chat view checks its synchronous limits as DRF does, and they still hold.
+    def refuse(*args, **kwargs):
+        raise AssertionError("adrf's async throttle check ran")
+
+    monkeypatch.setattr("adrf.views.async_to_sync", refuse)
+    settings.CHAT_RATE_LIMIT = "1/h"
+
+    assert visitor_client.post(CHAT, {"message": "one"}, format="json").status_code == 200
+    assert_rate_limited(visitor_client.post(CHAT, {"message": "two"}, format="json"))
+
+
 def test_chat_post_not_rate_limited_when_disabled(visitor_client, fake_model, settings):
     settings.CHAT_RATE_LIMIT = "1/h"
     settings.RATE_LIMITING_ENABLED = False
