@@ -2,30 +2,10 @@
 
 import logging
 
-import pytest
-
 from chat_app import llm
 
 
-@pytest.fixture
-def model_unconfigured(settings, monkeypatch):
-    monkeypatch.delenv("GEMINI_API_KEY", raising=False)
-    settings.LLM_MODEL = "gemini/gemini-2.5-flash-lite"
-    settings.LLM_API_KEY, settings.LLM_API_BASE = None, None
-    llm._configured.cache_clear()
-    yield
-    llm._configured.cache_clear()
-
-
-def test_litellm_client_is_set_up_once_and_keeps_prompts_out_of_its_logs():
-    client = llm.litellm_client()
-
-    assert llm.litellm_client() is client
-    assert client.turn_off_message_logging is True
-    assert all(logging.getLogger(name).handlers == [] for name in llm.LITELLM_LOGGERS)
-
-
-def test_model_client_prepare_says_once_that_no_model_is_configured(model_unconfigured, caplog):
+def test_model_client_prepare_says_once_that_no_model_is_configured(no_model, caplog):
     with caplog.at_level(logging.WARNING, logger="chat_app.llm"):
         llm.model_client_prepare()
 

@@ -69,19 +69,6 @@ def test_widget_script_never_writes_html():
             assert sink not in script, (name, sink)
 
 
-@pytest.fixture
-def no_model(settings, monkeypatch):
-    """No model configured, as on a fresh clone: no key, no endpoint, no provider variable."""
-    from chat_app import llm
-
-    monkeypatch.delenv("GEMINI_API_KEY", raising=False)
-    settings.LLM_MODEL = "gemini/gemini-2.5-flash-lite"
-    settings.LLM_API_KEY, settings.LLM_API_BASE = None, None
-    llm._configured.cache_clear()
-    yield
-    llm._configured.cache_clear()
-
-
 def test_widget_demo_page_tells_the_operator_how_to_configure_a_model(client, no_model):
     html = client.get("/").content.decode()
 
