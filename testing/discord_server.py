@@ -2,7 +2,9 @@
 
 It speaks just enough of Discord's v10 REST API for the notifications worker: the login calls, one
 text channel, messages (with `nonce` + `enforce_nonce` de-duplication), threads started from a
-message, and deleting threads and messages. Its behaviour can be switched while it runs:
+message, a channel's history (newest first, `after`/`before`/`limit`), deleting threads and messages,
+and `GET /gateway/bot`. What the API changes is told to `observers` (testing.discord_gateway's double
+turns it into gateway events). Its behaviour can be switched while it runs:
 
 - ``ok``: answer at once;
 - ``slow``: do the work, then wait ``delay`` seconds before answering (a post exists even when the
@@ -94,6 +96,8 @@ class DiscordDouble:
             "mfa_enabled": False,
             "verified": True,
         }
+        self.gateway_url = "wss://gateway.discord.gg"  # what GET /gateway/bot answers; a GatewayDouble sets it
+        self.observers: list = []  # callables (event name, payload), called on the API's loop after each change
         self._lock = threading.Lock()
         self._ids = itertools.count()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -245,6 +249,59 @@ class DiscordDouble:
                 "deleted_messages": len(self.records.deleted_messages),
             }
 
+    def history(
+        self, channel_id: int, *, after: int | None = None, before: int | None = None, limit: int = 50
+    ) -> list[dict]:
+        """A channel's messages as Discord's GET /channels/{id}/messages: newest first. With `after`,
+        the `limit` oldest after it (discord.py pages forwards from the first item); else the newest.
+        """
+        with self._lock:
+            ids = sorted(
+                i
+                for i in self.records.channel_messages.get(channel_id, [])
+                if (after is None or i > after) and (before is None or i < before)
+            )
+            picked = ids[:limit] if after is not None else ids[len(ids) - limit :]
+            return [self.records.messages[i] for i in reversed(picked)]
+
+    # --- what other people do (the gateway double's users) ------------------------------------
+
+    def new_id(self) -> int:
+        return self._snowflake(datetime.now(UTC))
+
+    def add_message(self, channel_id: int, message: dict) -> dict:
+        """Store a message posted by someone else than the bot; it gets an id, its channel and a timestamp."""
+        now = datetime.now(UTC)
+        with self._lock:
+            if channel_id != self.channel_id and channel_id not in self.records.threads:
+                raise KeyError(f"unknown channel {channel_id}")
+            message = {
+                **message,
+                "id": str(self._snowflake(now)),
+                "channel_id": str(channel_id),
+                "timestamp": _iso(now),
+            }
+            self.records.messages[int(message["id"])] = message
+            self.records.channel_messages.setdefault(channel_id, []).append(int(message["id"]))
+        return message
+
+    def edit_message(self, message_id: int, content: str) -> dict:
+        with self._lock:
+            message = self.records.messages[message_id]
+            message.update(content=content, edited_timestamp=_iso(datetime.now(UTC)))
+            return dict(message)
+
+    def remove_message(self, message_id: int) -> dict:
+        """Delete a message as its author would (not recorded among the bot's deletions)."""
+        with self._lock:
+            message = self.records.messages.pop(message_id)
+            self.records.channel_messages[int(message["channel_id"])].remove(message_id)
+            return message
+
+    def _tell(self, event: str, payload: dict) -> None:
+        for observer in list(self.observers):
+            observer(event, payload)
+
     # --- the API -----------------------------------------------------------------------------
 
     def _api_app(self) -> web.Application:
@@ -253,6 +310,8 @@ class DiscordDouble:
             [
                 web.get("/api/v10/users/@me", self._me),
                 web.get("/api/v10/oauth2/applications/@me", self._application),
+                web.get("/api/v10/gateway/bot", self._gateway_bot),
+                web.get("/api/v10/channels/{channel_id}/messages", self._message_list),
                 web.get("/api/v10/channels/{channel_id}", self._channel),
                 web.delete("/api/v10/channels/{channel_id}", self._channel_delete),
                 web.post("/api/v10/channels/{channel_id}/messages", self._message_create),
@@ -322,6 +381,24 @@ class DiscordDouble:
             }
         )
 
+    async def _gateway_bot(self, request: web.Request) -> web.Response:
+        limit = {"total": 1000, "remaining": 999, "reset_after": 86400000, "max_concurrency": 1}
+        return _json({"url": self.gateway_url, "shards": 1, "session_start_limit": limit})
+
+    async def _message_list(self, request: web.Request) -> web.Response:
+        channel_id = int(request.match_info["channel_id"])
+        with self._lock:
+            known = channel_id == self.channel_id or channel_id in self.records.threads
+        if not known:
+            return _error(404, 10003, "Unknown Channel")
+        try:
+            options = {k: int(request.query[k]) for k in ("after", "before", "limit") if k in request.query}
+        except ValueError:
+            return _error(400, 50035, "Invalid Form Body")
+        if not 1 <= options.setdefault("limit", 50) <= 100:
+            return _error(400, 50035, "Invalid Form Body: limit")
+        return _json(self.history(channel_id, **options))
+
     async def _channel(self, request: web.Request) -> web.Response:
         channel_id = int(request.match_info["channel_id"])
         with self._lock:
@@ -371,6 +448,7 @@ class DiscordDouble:
             self.records.channel_messages.setdefault(channel_id, []).append(int(message["id"]))
             if nonce is not None:
                 self.records.nonces[str(nonce)] = (int(message["id"]), datetime.now(UTC))
+        self._tell("MESSAGE_CREATE", message)
         return _json(message)
 
     def _message(self, channel_id: int, body: dict) -> dict:
@@ -416,6 +494,7 @@ class DiscordDouble:
             thread = self._thread_object(message_id, channel_id, body)
             self.records.threads[message_id] = thread
             message["thread_id"] = str(message_id)
+        self._tell("THREAD_CREATE", thread)
         return _json(thread, status=201)
 
     def _thread_object(self, thread_id: int, parent_id: int, body: dict) -> dict:
@@ -449,6 +528,7 @@ class DiscordDouble:
             self.records.deleted_channels.append(channel_id)
             for message_id in self.records.channel_messages.pop(channel_id, []):
                 self.records.messages.pop(message_id, None)
+        self._tell("THREAD_DELETE", thread)
         return _json(thread)
 
     async def _message_delete(self, request: web.Request) -> web.Response:
@@ -461,6 +541,7 @@ class DiscordDouble:
             ids.remove(message_id)
             self.records.messages.pop(message_id, None)
             self.records.deleted_messages.append(message_id)
+        self._tell("MESSAGE_DELETE", {"id": str(message_id), "channel_id": str(channel_id)})
         return web.Response(status=204)
 
     # --- control, for the stand-alone server -------------------------------------------------
