@@ -4,6 +4,7 @@ import json
 import re
 from collections.abc import AsyncIterator
 from contextlib import aclosing
+from datetime import datetime
 from time import monotonic
 
 from adrf.viewsets import ViewSet as AsyncViewSet
@@ -17,17 +18,23 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from chat_app.events import cursor_parse
+from chat_app.handoff import human_request
+from chat_app.live import events_page, events_stream
 from chat_app.selectors import history_for_session
 from chat_app.services import NO_MESSAGE
 from chat_app.turns import StreamEvent, chat_turn_answer, chat_turn_events, chat_turn_start
+from chatapi.db import database_sync_to_async
 from chatapi.fields import StrictTextField
 from chatapi.ratelimit import RateLimit, visitor_session_key
 from sessions_app.bots import NotABot
+from sessions_app.models import ChatSession
 from sessions_app.permissions import IsVisitor
 
 IDEMPOTENCY_KEY_INVALID = "Must be 1 to 128 visible ASCII characters."
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
 NOT_AN_OBJECT = "The body must be a JSON object."
+NOT_A_CURSOR = "Not a cursor this API gave out: pass back an event's `id` or the answer's `cursor`."
 HISTORY_MAX = 200
 
 # One Server-Sent Event, as schemathesis and other OpenAPI tools read a text/event-stream body.
@@ -58,11 +65,52 @@ class ChatInput(serializers.Serializer):
 class ChatOutput(serializers.Serializer):
     success = serializers.BooleanField(default=True)
     message_id = serializers.IntegerField(source="message.pk")
-    response = serializers.CharField(source="reply.content")
-    response_id = serializers.IntegerField(source="reply.pk")
+    response = serializers.CharField(source="reply.content", default="", help_text='"" in human mode.')
+    response_id = serializers.IntegerField(source="reply.pk", allow_null=True, default=None)
     flagged = serializers.BooleanField(source="message.flagged")
-    fallback = serializers.BooleanField(source="reply.fallback")
-    timestamp = serializers.DateTimeField(source="reply.created_at")
+    fallback = serializers.BooleanField(source="reply.fallback", default=False)
+    timestamp = serializers.SerializerMethodField()
+    mode = serializers.ChoiceField(
+        choices=ChatSession.Mode.choices, help_text='"human": staff answer; the model was not called.'
+    )
+
+    def get_timestamp(self, turn) -> datetime:
+        return (turn.reply or turn.message).created_at
+
+
+class EventsInput(serializers.Serializer):
+    after = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text="The cursor to read after; none: from the start.",
+    )
+    wait = serializers.IntegerField(
+        min_value=0, max_value=30, default=0, help_text="Seconds to hold the answer until an event exists (long poll)."
+    )
+
+
+class EventsOutput(serializers.Serializer):
+    events = serializers.ListField(
+        child=serializers.DictField(), help_text="`message`, `edit`, `delete`, `mode` and `end` events, oldest first."
+    )
+    cursor = serializers.CharField(help_text="Pass it as `after` to read on from here.")
+
+
+class HumanRequestOutput(serializers.Serializer):
+    requested = serializers.BooleanField(default=True)
+
+
+# One Server-Sent Event of /chat/events.
+EVENTS_SSE = {
+    "type": "object",
+    "required": ["id", "event", "data"],
+    "properties": {
+        "id": {"type": "string"},
+        "event": {"type": "string", "enum": ["message", "edit", "delete", "mode", "end"]},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+    },
+}
 
 
 class HistoryInput(serializers.Serializer):
@@ -155,9 +203,13 @@ class ChatViewSet(AsyncViewSet):
         # trip to the event loop and back on every chat, for nothing.
         APIView.check_throttles(self, request)
 
+    def get_throttles(self):
+        # Only sending a message counts against CHAT_RATE_LIMIT; reading events and asking for a person do not.
+        return super().get_throttles() if self.action in ("create", "stream") else []
+
     def perform_content_negotiation(self, request: Request, force: bool = False):
         # A stream client sends `Accept: text/event-stream`; its errors before the stream are still JSON.
-        return super().perform_content_negotiation(request, force=force or self.action == "stream")
+        return super().perform_content_negotiation(request, force=force or self.action in ("stream", "events"))
 
     @extend_schema(request=ChatInput, responses={200: ChatOutput}, parameters=[IDEMPOTENCY_HEADER])
     async def create(self, request: Request) -> Response:
@@ -183,6 +235,37 @@ class ChatViewSet(AsyncViewSet):
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"  # nginx and friends: pass each event on at once
         return response
+
+    @extend_schema(
+        parameters=[EventsInput],
+        responses={(200, "application/json"): EventsOutput, (200, "text/event-stream"): EVENTS_SSE},
+        description="The conversation as events after the cursor. With `Accept: text/event-stream` they stream "
+        "live (`id:` the cursor, resuming from `Last-Event-ID`; a comment line every 15 s).",
+    )
+    @action(detail=False, methods=["get"])
+    async def events(self, request: Request):
+        params = EventsInput(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        live = "text/event-stream" in request.headers.get("Accept", "")
+        raw = (request.headers.get("Last-Event-ID") if live else None) or params.validated_data.get("after")
+        if (after := cursor_parse(raw)) is None:
+            raise ValidationError({"after": [NOT_A_CURSOR]})
+        if live:
+            response = StreamingHttpResponse(
+                events_stream(session=request.auth, after=after), content_type="text/event-stream"
+            )
+            response["Cache-Control"] = "no-cache"
+            response["X-Accel-Buffering"] = "no"
+            return response
+        page = await events_page(session=request.auth, after=after, wait=params.validated_data["wait"])
+        return Response({"events": page.events, "cursor": str(page.cursor)})
+
+    @extend_schema(request=None, responses={202: HumanRequestOutput})
+    @action(detail=False, methods=["post"])
+    async def human(self, request: Request) -> Response:
+        """Ask for a person: staff are pinged in the session's thread, once a minute at most."""
+        await database_sync_to_async(human_request)(session=request.auth)
+        return Response({"requested": True}, status=202)
 
 
 class ChatHistoryView(APIView):

@@ -1,4 +1,5 @@
-"""Chat messages: a visitor's message and the assistant's reply, linked one to one."""
+"""The conversation: visitors' messages, the assistant's replies (linked one to one), staff messages,
+and the events a visitor's widget reads them by (`/chat/events`)."""
 
 from django.db import models
 from django.utils import timezone
@@ -10,6 +11,7 @@ class ChatMessage(models.Model):
     class Kind(models.TextChoices):
         USER = "user", "Visitor"
         ASSISTANT = "assistant", "Assistant"
+        STAFF = "staff", "Staff"
 
     session = models.ForeignKey(ChatSession, on_delete=models.CASCADE, related_name="messages")
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -30,6 +32,14 @@ class ChatMessage(models.Model):
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
     cost_usd = models.DecimalField(max_digits=12, decimal_places=8, null=True, blank=True)
+    # Visitor messages sent while staff answered (human mode): no model reply is coming.
+    to_staff = models.BooleanField(default=False)
+    # Staff messages only: the person's display name, and the Discord message it was relayed from
+    # (unique, so several listeners relaying the same Discord message store it once).
+    author = models.CharField(max_length=100, blank=True)
+    discord_message_id = models.PositiveBigIntegerField(null=True, blank=True, unique=True)
+    edited_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)  # withdrawn in Discord; kept for staff
 
     class Meta:
         ordering = ["id"]
@@ -45,10 +55,40 @@ class ChatMessage(models.Model):
                 name="message_unique_idempotency_key",
             ),
             models.CheckConstraint(
-                condition=models.Q(kind="user", in_reply_to__isnull=True) | models.Q(kind="assistant"),
+                condition=models.Q(kind__in=["user", "staff"], in_reply_to__isnull=True) | models.Q(kind="assistant"),
                 name="message_only_replies_link",
             ),
         ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} message {self.pk}"
+
+
+class ChatEvent(models.Model):
+    """One entry of a session's conversation as its visitor sees it, numbered per session.
+
+    `seq` comes from the session row (ChatSession.event_seq) in the writing transaction, so events
+    become visible in seq order and a cursor never skips one that commits later. A global id would
+    not do: PostgreSQL may commit a smaller id after a larger one is read.
+    """
+
+    class Kind(models.TextChoices):
+        MESSAGE = "message", "Message"
+        EDIT = "edit", "Edit"
+        DELETE = "delete", "Delete"
+        MODE = "mode", "Mode"
+
+    session = models.ForeignKey(ChatSession, on_delete=models.CASCADE, related_name="events")
+    seq = models.PositiveBigIntegerField()
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    # DO_NOTHING: events and messages go in the same session-wide DELETE (see in_reply_to).
+    message = models.ForeignKey(ChatMessage, on_delete=models.DO_NOTHING, null=True, blank=True, related_name="events")
+    data = models.JSONField(default=dict, blank=True)  # edit: content; mode: mode and author
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["session", "seq"]
+        constraints = [models.UniqueConstraint(fields=["session", "seq"], name="event_unique_session_seq")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} event {self.seq}"

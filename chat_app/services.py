@@ -12,6 +12,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from chat_app import llm
+from chat_app.events import message_event_append
+from chat_app.handoff import is_human_idle, session_release
 from chat_app.models import ChatMessage
 from chat_app.sanitization import (
     control_characters_remove,
@@ -91,6 +93,11 @@ class TurnOpening:
     model_messages: list[dict[str, str]] | None = None
     waiting: bool = False
 
+    @property
+    def to_staff(self) -> bool:
+        """Sent in human mode: staff answer it, the model is not called and no reply is stored."""
+        return self.message.to_staff
+
 
 def visitor_text_prepare(raw: str) -> VisitorText:
     """Flag on the text as received; keep it as typed, less control characters and surrounding whitespace.
@@ -162,14 +169,17 @@ def chat_message_store(*, session: ChatSession, text: VisitorText, idempotency_k
             if session.is_active and not session.is_expired:
                 raise SessionCapReached(session=session)
             raise SessionEnded()
-        return ChatMessage.objects.create(
+        message = ChatMessage.objects.create(
             session=session,
             kind=ChatMessage.Kind.USER,
             content=text.text,
             flagged=text.flagged,
             idempotency_key=idempotency_key,
             created_at=now,
+            to_staff=session.mode == ChatSession.Mode.HUMAN,
         )
+        message_event_append(message)
+        return message
 
 
 def chat_model_messages(*, message: ChatMessage) -> list[dict[str, str]]:
@@ -197,7 +207,7 @@ def chat_reply_store(
 ) -> ChatMessage:
     """Store the reply to `message`, with the model that answered and what it said the reply cost."""
     with transaction.atomic():  # receivers queue deliveries inside this same transaction
-        return ChatMessage.objects.create(
+        reply = ChatMessage.objects.create(
             session_id=message.session_id,
             kind=ChatMessage.Kind.ASSISTANT,
             in_reply_to=message,
@@ -210,6 +220,8 @@ def chat_reply_store(
             completion_tokens=completion.completion_tokens if completion else None,
             cost_usd=completion.cost_usd if completion else None,
         )
+        message_event_append(reply)
+        return reply
 
 
 def chat_turn_open(*, session: ChatSession, message: object, idempotency_key: str | None) -> TurnOpening:
@@ -218,6 +230,9 @@ def chat_turn_open(*, session: ChatSession, message: object, idempotency_key: st
     if first is not None:
         return first
     text = check_chat_turn(session=session, message=message)
+    if is_human_idle(session):  # the sweep has not run yet: nobody answered for too long
+        session_release(session_id=session.pk)
+        session.mode = ChatSession.Mode.AI
     try:
         return do_chat_turn_open(session=session, text=text, idempotency_key=idempotency_key)
     except IntegrityError:  # a racing request with the same key stored its message first
@@ -230,6 +245,9 @@ def chat_turn_open(*, session: ChatSession, message: object, idempotency_key: st
 def do_chat_turn_open(*, session: ChatSession, text: VisitorText, idempotency_key: str | None) -> TurnOpening:
     """Store the visitor's message; answer a refused one at once, else read the model's input."""
     message = chat_message_store(session=session, text=text, idempotency_key=idempotency_key)
+    if message.to_staff:
+        logger.info("message relayed to staff", extra={"message_id": message.pk})
+        return TurnOpening(message=message)
     if message.flagged and settings.INPUT_PATTERN_POLICY == "refuse":
         logger.info("flagged message refused", extra={"message_id": message.pk})
         return TurnOpening(message=message, reply=chat_reply_store(message=message, content=REFUSAL_REPLY))
@@ -242,4 +260,4 @@ def chat_turn_replay(*, session: ChatSession, key: str) -> TurnOpening | None:
     if message is None:
         return None
     reply = reply_of(message)
-    return TurnOpening(message=message, reply=reply, waiting=reply is None)
+    return TurnOpening(message=message, reply=reply, waiting=reply is None and not message.to_staff)

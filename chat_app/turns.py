@@ -37,8 +37,14 @@ _reply_stored_for = database_sync_to_async(reply_stored_for)
 
 @dataclass(frozen=True)
 class ChatTurn:
+    """A visitor message and its reply; no reply when it went to staff (human mode)."""
+
     message: ChatMessage
-    reply: ChatMessage
+    reply: ChatMessage | None
+
+    @property
+    def mode(self) -> str:
+        return "human" if self.message.to_staff else "ai"
 
 
 @dataclass(frozen=True)
@@ -68,7 +74,7 @@ async def chat_turn_start(*, session: ChatSession, message: object, idempotency_
 
 async def chat_turn_answer(opening: TurnOpening) -> ChatTurn:
     """The whole reply: the stored one, the model's, or the fallback when the model fails."""
-    if opening.reply is not None:
+    if opening.reply is not None or opening.to_staff:
         return ChatTurn(opening.message, opening.reply)
     try:
         completion = await llm.chat_complete(messages=opening.model_messages)
@@ -86,6 +92,9 @@ async def chat_turn_events(opening: TurnOpening) -> AsyncIterator[StreamEvent]:
     partial reply and the stream ends with `error`; if the visitor leaves, the model call is cancelled
     and what arrived is stored as a partial reply too.
     """
+    if opening.to_staff:  # staff answer it: no delta, and done names no reply
+        yield StreamEvent("done", _done_data(opening.message, None))
+        return
     if opening.reply is not None:
         for event in _whole(ChatTurn(opening.message, opening.reply)):
             yield event
@@ -131,5 +140,11 @@ def _whole(turn: ChatTurn) -> list[StreamEvent]:
     ]
 
 
-def _done_data(message: ChatMessage, reply: ChatMessage) -> dict:
-    return {"message_id": message.pk, "response_id": reply.pk, "flagged": message.flagged, "fallback": reply.fallback}
+def _done_data(message: ChatMessage, reply: ChatMessage | None) -> dict:
+    return {
+        "message_id": message.pk,
+        "response_id": reply.pk if reply else None,
+        "flagged": message.flagged,
+        "fallback": reply.fallback if reply else False,
+        "mode": ChatTurn(message, reply).mode,
+    }

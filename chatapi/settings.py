@@ -250,7 +250,10 @@ SPECTACULAR_SETTINGS = {
         "sessions_app.authentication.VisitorSessionAuthentication",
         "rest_framework_simplejwt.authentication.JWTAuthentication",
     ],
-    "ENUM_NAME_OVERRIDES": {"ConnectionStateEnum": ["connected", "disconnected"]},
+    "ENUM_NAME_OVERRIDES": {
+        "ConnectionStateEnum": ["connected", "disconnected"],
+        "ModeEnum": "sessions_app.models.ChatSession.Mode",
+    },
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "chatapi.schema.error_responses_add"],
 }
 
@@ -305,6 +308,10 @@ DISCORD_RETRY_BASE_SECONDS = env.float("DISCORD_RETRY_BASE_SECONDS", default=5.0
 DISCORD_RETRY_MAX_SECONDS = env.float("DISCORD_RETRY_MAX_SECONDS", default=600.0)
 DISCORD_ATTEMPT_TIMEOUT = env.float("DISCORD_ATTEMPT_TIMEOUT", default=45.0, above=True)
 DISCORD_LEASE_SECONDS = env.int("DISCORD_LEASE_SECONDS", default=120)
+DISCORD_GATEWAY_URL = env.str("DISCORD_GATEWAY_URL", default="")  # empty: the one Discord's REST API names
+DISCORD_STAFF_ROLE_ID = env.int("DISCORD_STAFF_ROLE_ID", default=0)
+# Human handoff: a session staff took over goes back to the model after this long without a staff message.
+HANDOFF_IDLE_SECONDS = env.int("HANDOFF_IDLE_SECONDS", default=600, minimum=1)
 if DISCORD_ENABLED and not (DISCORD_BOT_TOKEN and DISCORD_CHANNEL_ID):
     refuse_to_start("DISCORD_ENABLED is on but DISCORD_BOT_TOKEN or DISCORD_CHANNEL_ID is missing")
 if DISCORD_LEASE_SECONDS < 2 * DISCORD_ATTEMPT_TIMEOUT:

@@ -164,6 +164,18 @@ class DiscordClient:
             )
         return message.id
 
+    async def thread_ping(self, *, thread_id: int, content: str, role_id: int, nonce: str) -> int:
+        """Post plain text in the thread, mentioning the staff role `role_id` (0: nobody)."""
+        discord = _discord()
+        client = await self._logged_in()
+        thread = client.get_partial_messageable(thread_id, type=discord.ChannelType.public_thread)
+        mentions = discord.AllowedMentions(
+            everyone=False, users=False, roles=[discord.Object(role_id)] if role_id else False
+        )
+        async with _translated_errors():
+            message = await thread.send(content=content, nonce=nonce, allowed_mentions=mentions)
+        return message.id
+
     async def thread_delete(self, *, thread_id: int, channel_id: int, message_id: int) -> None:
         """Delete the thread and its opening message; what is already gone counts as deleted."""
         discord = _discord()

@@ -20,6 +20,7 @@ ELLIPSIS = "…"
 SESSION_COLOUR = 0x5865F2
 VISITOR_COLOUR = 0x3498DB
 ASSISTANT_COLOUR = 0x2ECC71
+STAFF_COLOUR = 0xF1C40F
 FLAGGED_COLOUR = 0xE74C3C
 EMPTY_TEXT = "*(empty message)*"
 
@@ -58,10 +59,19 @@ def session_embed(*, session_id: str, email: str, ip_address: str, started_at: d
 
 
 def message_embed(
-    *, message_id: int, is_visitor: bool, content: str, flagged: bool, fallback: bool, created_at: datetime
+    *,
+    message_id: int,
+    is_visitor: bool,
+    content: str,
+    flagged: bool,
+    fallback: bool,
+    created_at: datetime,
+    staff_author: str | None = None,
 ) -> dict:
     title = "Visitor" if is_visitor else "Assistant"
     colour = VISITOR_COLOUR if is_visitor else ASSISTANT_COLOUR
+    if staff_author is not None:  # a staff reply sent from the admin or the API
+        title, colour = f"Staff · {text_escape(staff_author)}", STAFF_COLOUR
     if flagged:
         title, colour = f"⚠️ {title} · flagged", FLAGGED_COLOUR
     elif fallback:
@@ -74,6 +84,12 @@ def message_embed(
         "timestamp": created_at.isoformat(),
     }
     return embed_fit(embed)
+
+
+def human_request_text(*, role_id: int) -> str:
+    """The ping when a visitor asks for a person: the staff role mentioned when one is set."""
+    who = f"<@&{role_id}> " if role_id else ""
+    return f"{who}🙋 The visitor asks for a person. Type here to answer them; `!ai` hands them back to the model."
 
 
 def embed_length(embed: dict) -> int:

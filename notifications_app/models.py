@@ -24,6 +24,7 @@ class Delivery(models.Model):
         SESSION_OPENED = "session_opened", "Session opened"
         MESSAGE_POSTED = "message_posted", "Message posted"
         THREAD_DELETED = "thread_deleted", "Thread deleted"
+        HUMAN_REQUESTED = "human_requested", "Person asked for"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"

@@ -6,6 +6,7 @@ from django.db.models.signals import post_save, pre_delete
 from django.dispatch import receiver
 
 from chat_app.models import ChatMessage
+from chat_app.signals import human_requested
 from notifications_app.models import Delivery, DiscordThread
 from notifications_app.services import delivery_enqueue, delivery_worker_wake, thread_deletion_enqueue
 from sessions_app.models import ChatSession
@@ -18,10 +19,25 @@ def session_opened_enqueue(sender, instance: ChatSession, created: bool, raw: bo
         transaction.on_commit(delivery_worker_wake, robust=True)
 
 
+def _posts_to_thread(message: ChatMessage) -> bool:
+    """Staff replies from the admin or the API always (not those relayed from the thread itself); the
+    visitor's messages in human mode always, since staff answer them there; the rest as configured."""
+    if message.kind == ChatMessage.Kind.STAFF:
+        return message.discord_message_id is None
+    return settings.DISCORD_NOTIFY_MESSAGES or message.to_staff
+
+
 @receiver(post_save, sender=ChatMessage, dispatch_uid="discord_message_posted")
 def message_posted_enqueue(sender, instance: ChatMessage, created: bool, raw: bool = False, **kwargs) -> None:
-    if created and not raw and settings.DISCORD_ENABLED and settings.DISCORD_NOTIFY_MESSAGES:
+    if created and not raw and settings.DISCORD_ENABLED and _posts_to_thread(instance):
         delivery_enqueue(kind=Delivery.Kind.MESSAGE_POSTED, session_id=instance.session_id, message_id=instance.pk)
+        transaction.on_commit(delivery_worker_wake, robust=True)
+
+
+@receiver(human_requested, dispatch_uid="discord_human_requested")
+def human_requested_enqueue(sender, session: ChatSession, **kwargs) -> None:
+    if settings.DISCORD_ENABLED:
+        delivery_enqueue(kind=Delivery.Kind.HUMAN_REQUESTED, session_id=session.pk)
         transaction.on_commit(delivery_worker_wake, robust=True)
 
 

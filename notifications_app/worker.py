@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 from django_guid import clear_guid, set_guid
 
+from chat_app.handoff import idle_sessions_release
 from notifications_app import formatting
 from notifications_app.discord import DiscordClient, DiscordRejected, DiscordUnavailable
 from notifications_app.models import Delivery
@@ -64,6 +65,9 @@ def delivery_nonce(*parts: object) -> str:
     return hashlib.sha256(":".join(map(str, parts)).encode()).hexdigest()[:25]
 
 
+IDLE_SWEEP_SECONDS = 10.0  # the contract allows 15 s past HANDOFF_IDLE_SECONDS
+
+
 class DeliveryWorker:
     """Use as a context manager; `run()` delivers until `stop()` (or, with `once`, until idle)."""
 
@@ -84,6 +88,7 @@ class DeliveryWorker:
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listening_on = None
+        self._swept_at = 0.0
 
     def __enter__(self) -> "DeliveryWorker":
         self._loop = asyncio.new_event_loop()
@@ -103,6 +108,7 @@ class DeliveryWorker:
         handled = 0
         while not self._stopping:
             try:
+                self._idle_sessions_release()
                 batch = deliveries_claim(worker_id=self.worker_id, limit=self.batch_size)
                 if not batch and once:
                     break
@@ -118,6 +124,14 @@ class DeliveryWorker:
                 self._idle(self.poll_interval)
         logger.info("discord worker stopped", extra={"worker_id": self.worker_id, "handled": handled})
         return handled
+
+    def _idle_sessions_release(self) -> None:
+        """The idle hand-back's owner: at most every IDLE_SWEEP_SECONDS, human-mode sessions nobody
+        answered for HANDOFF_IDLE_SECONDS go back to the model (and their visitors hear of it)."""
+        if time.monotonic() - self._swept_at >= IDLE_SWEEP_SECONDS:
+            self._swept_at = time.monotonic()
+            if released := idle_sessions_release():
+                logger.info("idle sessions handed back to the model", extra={"count": released})
 
     def _deliver_batch(self, batch: list[Delivery]) -> int:
         """Deliver a claimed batch in order; on stop, give back the part not started."""
@@ -185,9 +199,20 @@ class DeliveryWorker:
             flagged=message.flagged,
             fallback=message.fallback,
             created_at=message.created_at,
+            staff_author=message.author if message.kind == message.Kind.STAFF else None,
         )
         nonce = delivery_nonce(message.session_id, "message", message.pk)
         self._call(self.client.thread_post(thread_id=thread_id, embed=embed, nonce=nonce))
+
+    def _human_requested(self, delivery: Delivery) -> None:
+        thread_id = self._thread_id(delivery.session)
+        content = formatting.human_request_text(role_id=settings.DISCORD_STAFF_ROLE_ID)
+        nonce = delivery_nonce(delivery.session_id, "human", delivery.pk)
+        self._call(
+            self.client.thread_ping(
+                thread_id=thread_id, content=content, role_id=settings.DISCORD_STAFF_ROLE_ID, nonce=nonce
+            )
+        )
 
     def _thread_deleted(self, delivery: Delivery) -> None:
         ids = {name: int(delivery.payload[name]) for name in ("thread_id", "channel_id", "message_id")}
@@ -197,6 +222,7 @@ class DeliveryWorker:
         Delivery.Kind.SESSION_OPENED: _session_opened,
         Delivery.Kind.MESSAGE_POSTED: _message_posted,
         Delivery.Kind.THREAD_DELETED: _thread_deleted,
+        Delivery.Kind.HUMAN_REQUESTED: _human_requested,
     }
 
     def _thread_id(self, session: ChatSession) -> int:

@@ -31,6 +31,7 @@ class SessionOutput(serializers.Serializer):
     expires_at = serializers.DateTimeField()
     message_count = serializers.IntegerField(source="user_message_count")
     messages_remaining = serializers.SerializerMethodField()
+    mode = serializers.ChoiceField(choices=ChatSession.Mode.choices, help_text='"human" while staff answer.')
 
     def get_messages_remaining(self, session: ChatSession) -> int:
         return max(0, settings.MAX_MESSAGES_PER_SESSION - session.user_message_count)

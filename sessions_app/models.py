@@ -11,6 +11,10 @@ def new_session_id() -> str:
 
 
 class ChatSession(models.Model):
+    class Mode(models.TextChoices):
+        AI = "ai", "Model answers"
+        HUMAN = "human", "Staff answer"
+
     class EndReason(models.TextChoices):
         LOGOUT = "logout", "Visitor logged out"
         STAFF = "staff", "Ended by staff"
@@ -31,6 +35,14 @@ class ChatSession(models.Model):
     end_reason = models.CharField(max_length=16, choices=EndReason.choices, blank=True)
     # Visitor messages stored so far; incremented with a conditional UPDATE so the cap is exact.
     user_message_count = models.PositiveIntegerField(default=0)
+    # Human handoff: who answers, since when, and the last staff message (for the idle hand-back).
+    mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.AI)
+    mode_changed_at = models.DateTimeField(null=True, blank=True)
+    last_staff_message_at = models.DateTimeField(null=True, blank=True)
+    human_requested_at = models.DateTimeField(null=True, blank=True)
+    # The sequence number of the session's newest conversation event. Taken with an UPDATE in the
+    # transaction that writes the event, so the row lock orders a session's events as they commit.
+    event_seq = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at"]
@@ -39,6 +51,7 @@ class ChatSession(models.Model):
             models.Index(fields=["ended_at"], name="session_ended_at"),
             models.Index(fields=["-created_at"], name="session_created_desc"),
             models.Index(fields=["ip_address"], name="session_ip"),
+            models.Index(fields=["last_staff_message_at"], name="session_human_idle", condition=models.Q(mode="human")),
         ]
 
     def __str__(self) -> str:

@@ -3,6 +3,7 @@
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from django.db import transaction
 from django.db.models import Count, F
@@ -11,6 +12,7 @@ from django.utils import timezone
 from sessions_app.hashing import browser_hash, email_hash
 from sessions_app.models import ChatSession
 from sessions_app.tokens import SessionToken, session_lifetime
+from sessions_app.wakeups import session_wake
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +50,7 @@ def chat_session_end(*, session: ChatSession, reason: str) -> ChatSession:
     )
     if ended:
         session.is_active, session.ended_at, session.end_reason = False, now, reason
+        transaction.on_commit(partial(session_wake, session.pk), robust=True)  # open streams tell `end`
         logger.info("chat session ended", extra={"session_id": session.pk, "reason": reason})
     return session
 
@@ -57,6 +60,7 @@ def chat_session_delete(*, session: ChatSession) -> None:
     session_id = session.pk
     with transaction.atomic():
         session.delete()
+        transaction.on_commit(partial(session_wake, session_id), robust=True)  # open streams close
     logger.info("chat session deleted", extra={"session_id": session_id})
 
 

@@ -5,9 +5,9 @@ from django import forms
 from django.utils import timezone
 from drf_spectacular.contrib.rest_framework_simplejwt import TokenRefreshSerializerExtension
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, viewsets
+from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,6 +15,7 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
+from chat_app.handoff import session_release, staff_message_post, staff_text_clean
 from chat_app.models import ChatMessage
 from chatapi.ratelimit import RateLimit
 from sessions_app.authentication import VisitorOrPassAuthentication
@@ -77,7 +78,8 @@ class StaffSessionOutput(serializers.ModelSerializer):
         model = ChatSession
         fields = [
             "id", "email", "email_hash", "ip_address", "browser_hash", "created_at", "expires_at",
-            "last_activity_at", "is_active", "ended_at", "end_reason", "message_count", "flagged_count",
+            "last_activity_at", "is_active", "ended_at", "end_reason", "message_count", "flagged_count", "mode",
+            "mode_changed_at", "last_staff_message_at",
         ]  # fmt: skip
 
 
@@ -86,8 +88,30 @@ class StaffMessageOutput(serializers.ModelSerializer):
         model = ChatMessage
         fields = [
             "id", "kind", "content", "flagged", "created_at", "in_reply_to", "fallback", "partial", "model",
-            "latency_ms", "prompt_tokens", "completion_tokens", "cost_usd",
+            "latency_ms", "prompt_tokens", "completion_tokens", "cost_usd", "author", "to_staff", "edited_at",
+            "deleted_at",
         ]  # fmt: skip
+
+
+class StaffReplyInput(serializers.Serializer):
+    message = serializers.CharField(help_text="Sent to the visitor as typed; at most MAX_MESSAGE_LENGTH characters.")
+
+
+class StaffReplyOutput(serializers.Serializer):
+    message_id = serializers.IntegerField(source="pk")
+    role = serializers.CharField(default="staff")
+    content = serializers.CharField()
+    author = serializers.CharField()
+    timestamp = serializers.DateTimeField(source="created_at")
+
+
+class ReleaseOutput(serializers.Serializer):
+    mode = serializers.CharField(default="ai")
+
+
+def staff_display_name(user) -> str:
+    """How the visitor sees a staff member: their full name, else their username."""
+    return user.get_full_name() or user.get_username()
 
 
 class IPAddressFilter(django_filters.Filter):
@@ -142,6 +166,25 @@ class StaffSessionViewSet(viewsets.ReadOnlyModelViewSet):
         session = self.get_object()
         page = self.paginate_queryset(ChatMessage.objects.filter(session=session).order_by("id"))
         return self.get_paginated_response(StaffMessageOutput(page, many=True).data)
+
+    @extend_schema(request=StaffReplyInput, responses={201: StaffReplyOutput})
+    @messages.mapping.post
+    def message_post(self, request: Request, pk: str | None = None) -> Response:
+        """A staff reply: to the visitor, into the Discord thread once, and the session into human mode."""
+        session = self.get_object()
+        body = request.data if isinstance(request.data, dict) else {}
+        if "message" not in body:
+            raise ValidationError({"message": ["This field is required."]})
+        text = staff_text_clean(body["message"])
+        message = staff_message_post(session_id=session.pk, content=text, author=staff_display_name(request.user))
+        return Response(StaffReplyOutput(message).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=ReleaseOutput)
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def release(self, request: Request, pk: str | None = None) -> Response:
+        """Hand the session back to the model."""
+        session_release(session_id=self.get_object().pk, author=staff_display_name(request.user))
+        return Response({"mode": "ai"})
 
     @extend_schema(request=None, responses=StaffSessionOutput)
     @action(detail=True, methods=["post"], filter_backends=[])

@@ -20,9 +20,10 @@ HISTORY = "/api/v1/chat/history"
 OTHER_UA = "Mozilla/5.0 (Macintosh) another browser"
 # Hourly windows: a per-minute window could roll over mid-test and reset the counters.
 TWO_PER_WINDOW = "2/h"
-# session; savepoint, counted UPDATE, INSERT, release; context; savepoint, reply INSERT, release.
+# session; savepoint, counted UPDATE, INSERT, event seq UPDATE, event INSERT, release; context;
+# savepoint, reply INSERT, event seq UPDATE, event INSERT, release.
 # (Savepoints stand for the BEGIN/COMMIT that tests, inside one transaction, cannot show.)
-CHAT_HOT_PATH_QUERIES = 9
+CHAT_HOT_PATH_QUERIES = 13
 HISTORY_QUERIES = 2  # the session behind the token, then the exchanges with their replies joined
 
 
@@ -50,7 +51,8 @@ def test_chat_post_answers_with_contract_body(visitor_client, visitor, fake_mode
 
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"success", "message_id", "response", "response_id", "flagged", "fallback", "timestamp"}
+    assert set(body) == {"success", "message_id", "response", "response_id", "flagged", "fallback", "timestamp", "mode"}
+    assert body["mode"] == "ai"
     message = ChatMessage.objects.get(pk=body["message_id"])
     reply = ChatMessage.objects.get(pk=body["response_id"])
     assert body["success"] is True

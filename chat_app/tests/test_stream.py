@@ -71,7 +71,8 @@ def test_stream_sends_deltas_then_done_and_stores_reply_once(visitor_client, mod
     assert "".join(deltas) == "Stub reply to: Tell me more"
     name, done = events[-1]
     assert name == "done"
-    assert set(done) == {"message_id", "response_id", "flagged", "fallback"}
+    assert set(done) == {"message_id", "response_id", "flagged", "fallback", "mode"}
+    assert done["mode"] == "ai"
     reply = ChatMessage.objects.get(pk=done["response_id"])
     assert (reply.content, reply.in_reply_to_id, reply.partial) == ("".join(deltas), done["message_id"], False)
     assert ChatMessage.objects.filter(kind=ChatMessage.Kind.ASSISTANT).count() == 1

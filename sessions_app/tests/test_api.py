@@ -161,7 +161,8 @@ def test_session_get_reports_counts(visitor_client, visitor, settings, fake_mode
 
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"session_id", "created_at", "expires_at", "message_count", "messages_remaining"}
+    assert set(body) == {"session_id", "created_at", "expires_at", "message_count", "messages_remaining", "mode"}
+    assert body["mode"] == "ai"
     assert body["session_id"] == visitor.session.pk
     assert body["message_count"] == 2
     assert body["messages_remaining"] == 3
