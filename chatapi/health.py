@@ -22,17 +22,21 @@ class HealthProbe:
     check: Callable[[], bool]
     up: str
     down: str
+    applies: Callable[[], bool]
 
 
 _probes: dict[str, HealthProbe] = {}
 
 
-def health_probe_register(name: str, check: Callable[[], bool], *, up: str, down: str) -> None:
+def health_probe_register(
+    name: str, check: Callable[[], bool], *, up: str, down: str, applies: Callable[[], bool] = lambda: True
+) -> None:
     """Answer `name` in /health: `up` while `check()` is true, else `down`; it never makes the answer 503.
+    While `applies()` is false (a feature switched off) the answer leaves `name` out.
 
     The apps above chatapi call it from their AppConfig.ready(), so chatapi imports none of them.
     """
-    _probes[name] = HealthProbe(check, up, down)
+    _probes[name] = HealthProbe(check, up, down, applies)
 
 
 def database_is_up() -> bool:
@@ -80,7 +84,7 @@ class HealthView(APIView):
             "status": "healthy" if database else "unhealthy",
             "database": "connected" if database else "disconnected",
             "cache": "connected" if cache_is_up() else "disconnected",
-            **{name: probe.up if probe.check() else probe.down for name, probe in _probes.items()},
+            **{name: probe.up if probe.check() else probe.down for name, probe in _probes.items() if probe.applies()},
             "version": settings.VERSION,
             "timestamp": timezone.now().isoformat(),
         }

@@ -86,10 +86,20 @@ class DiscordThread(models.Model):
     session = models.OneToOneField(
         ChatSession, on_delete=models.CASCADE, primary_key=True, related_name="discord_thread"
     )
-    thread_id = models.PositiveBigIntegerField()
+    thread_id = models.PositiveBigIntegerField(db_index=True)  # the listener's look-up: is this thread ours?
     channel_id = models.PositiveBigIntegerField()
     opening_message_id = models.PositiveBigIntegerField()
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
         return f"Discord thread {self.thread_id}"
+
+
+class ListenerHeartbeat(models.Model):
+    """When each `discord_gateway` listener was last heard from; `/health` reads it."""
+
+    name = models.CharField(max_length=100, unique=True)  # host:pid of the listener
+    heard_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"Listener {self.name}"
