@@ -7,6 +7,7 @@ from contextlib import aclosing
 from datetime import datetime
 from time import monotonic
 
+from adrf.views import APIView as AsyncAPIView
 from adrf.viewsets import ViewSet as AsyncViewSet
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -24,7 +25,7 @@ from chat_app.live import events_page, events_stream
 from chat_app.selectors import history_for_session
 from chat_app.services import NO_MESSAGE
 from chat_app.turns import StreamEvent, chat_turn_answer, chat_turn_events, chat_turn_start
-from chatapi.db import database_sync_to_async
+from chatapi.db import database_sync_to_async, shared_database_sync_to_async
 from chatapi.fields import StrictTextField
 from chatapi.ratelimit import RateLimit, visitor_session_key
 from sessions_app.bots import NotABot
@@ -204,12 +205,12 @@ class ChatViewSet(AsyncViewSet):
         APIView.check_throttles(self, request)
 
     def get_throttles(self):
-        # Only sending a message counts against CHAT_RATE_LIMIT; reading events and asking for a person do not.
+        # Only sending a message counts against CHAT_RATE_LIMIT; asking for a person does not.
         return super().get_throttles() if self.action in ("create", "stream") else []
 
     def perform_content_negotiation(self, request: Request, force: bool = False):
         # A stream client sends `Accept: text/event-stream`; its errors before the stream are still JSON.
-        return super().perform_content_negotiation(request, force=force or self.action in ("stream", "events"))
+        return super().perform_content_negotiation(request, force=force or self.action == "stream")
 
     @extend_schema(request=ChatInput, responses={200: ChatOutput}, parameters=[IDEMPOTENCY_HEADER])
     async def create(self, request: Request) -> Response:
@@ -236,14 +237,58 @@ class ChatViewSet(AsyncViewSet):
         response["X-Accel-Buffering"] = "no"  # nginx and friends: pass each event on at once
         return response
 
+    @extend_schema(request=None, responses={202: HumanRequestOutput})
+    @action(detail=False, methods=["post"])
+    async def human(self, request: Request) -> Response:
+        """Ask for a person: staff are pinged in the session's thread, once a minute at most."""
+        await database_sync_to_async(human_request)(session=request.auth)
+        return Response({"requested": True}, status=202)
+
+
+class ChatEventsView(AsyncAPIView):
+    """`/chat/events`: a page of events (long poll) or a live stream of them.
+
+    Not an action of the chat viewset: a stream stays open for minutes, and every step that touches
+    the database runs on the shared thread pool (chatapi.db.shared_database_sync_to_async). asgiref
+    gives each request that uses a thread-sensitive step a thread of its own, kept until the response
+    ends: one idle thread per open stream.
+    """
+
+    permission_classes = [IsVisitor, NotABot]
+    view_is_async = True
+
+    async def async_dispatch(self, request, *args, **kwargs):
+        # adrf's dispatch, less its thread-sensitive `initial` (authentication, permissions).
+        self.args, self.kwargs = args, kwargs
+        request = self.request = self.initialize_request(request, *args, **kwargs)
+        self.headers = self.default_response_headers
+        try:
+            await shared_database_sync_to_async(self.initial)(request, *args, **kwargs)
+            handler = (
+                getattr(self, request.method.lower(), None)
+                if request.method.lower() in self.http_method_names
+                else None
+            )
+            response = await (handler or self.http_method_not_allowed_async)(request, *args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - DRF's own handling, as in adrf's dispatch
+            response = self.handle_exception(exc)
+        self.response = self.finalize_response(request, response, *args, **kwargs)
+        return self.response
+
+    async def http_method_not_allowed_async(self, request, *args, **kwargs):
+        return self.http_method_not_allowed(request, *args, **kwargs)
+
+    def perform_content_negotiation(self, request: Request, force: bool = False):
+        # A stream client sends `Accept: text/event-stream`; its errors are still JSON.
+        return super().perform_content_negotiation(request, force=True)
+
     @extend_schema(
         parameters=[EventsInput],
         responses={(200, "application/json"): EventsOutput, (200, "text/event-stream"): EVENTS_SSE},
         description="The conversation as events after the cursor. With `Accept: text/event-stream` they stream "
         "live (`id:` the cursor, resuming from `Last-Event-ID`; a comment line every 15 s).",
     )
-    @action(detail=False, methods=["get"])
-    async def events(self, request: Request):
+    async def get(self, request: Request):
         params = EventsInput(data=request.query_params)
         params.is_valid(raise_exception=True)
         live = "text/event-stream" in request.headers.get("Accept", "")
@@ -259,13 +304,6 @@ class ChatViewSet(AsyncViewSet):
             return response
         page = await events_page(session=request.auth, after=after, wait=params.validated_data["wait"])
         return Response({"events": page.events, "cursor": str(page.cursor)})
-
-    @extend_schema(request=None, responses={202: HumanRequestOutput})
-    @action(detail=False, methods=["post"])
-    async def human(self, request: Request) -> Response:
-        """Ask for a person: staff are pinged in the session's thread, once a minute at most."""
-        await database_sync_to_async(human_request)(session=request.auth)
-        return Response({"requested": True}, status=202)
 
 
 class ChatHistoryView(APIView):

@@ -11,7 +11,7 @@ from time import monotonic
 from django.utils import timezone
 
 from chat_app.events import EVENTS_PAGE, end_event, events_after
-from chatapi.db import database_sync_to_async
+from chatapi.db import shared_database_sync_to_async
 from chatapi.renderers import json_bytes
 from sessions_app.models import ChatSession
 from sessions_app.wakeups import hub
@@ -26,7 +26,7 @@ class Page:
     cursor: int
 
 
-@database_sync_to_async
+@shared_database_sync_to_async
 def _read(session: ChatSession, after: int, refresh: bool) -> tuple[list[dict], ChatSession | None]:
     """Events after `after` and the session as it now is (None once erased)."""
     if refresh:

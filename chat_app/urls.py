@@ -2,7 +2,7 @@
 
 from django.urls import include, path, re_path
 
-from chat_app.api import ChatHistoryView, ChatViewSet
+from chat_app.api import ChatEventsView, ChatHistoryView, ChatViewSet
 from chat_app.widget import WidgetDemoView
 from chatapi.routers import ApiRouter
 
@@ -11,6 +11,7 @@ router.register("chat", ChatViewSet, basename="chat")
 
 urlpatterns = [
     re_path(r"^api/v1/chat/history/?$", ChatHistoryView.as_view(), name="chat-history"),
+    re_path(r"^api/v1/chat/events/?$", ChatEventsView.as_view(), name="chat-events"),
     path("api/v1/", include(router.urls)),
     path("", WidgetDemoView.as_view(), name="widget-demo"),
 ]

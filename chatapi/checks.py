@@ -18,9 +18,10 @@ def local_cache_with_many_processes(app_configs, **kwargs):
     return []
 
 
-# Django's own deploy check finds its clickjacking middleware by its import path; ours is that class
-# run natively under ASGI (chatapi.middleware), so the check is ours too.
-LEAN_SECURITY_MIDDLEWARE = ("chatapi.middleware.XFrameOptionsMiddleware",)
+# Django's own deploy checks find its security and clickjacking middleware by their import paths;
+# ours are those classes run natively under ASGI (chatapi.middleware), so these checks are ours too.
+LEAN_SECURITY_MIDDLEWARE = ("chatapi.middleware.SecurityMiddleware", "chatapi.middleware.XFrameOptionsMiddleware")
+DJANGO_SECURITY_MIDDLEWARE = "django.middleware.security.SecurityMiddleware"
 
 
 @checks.register(checks.Tags.security, deploy=True)
@@ -34,3 +35,22 @@ def security_middleware_installed(app_configs, **kwargs):
         for name in LEAN_SECURITY_MIDDLEWARE
         if name not in settings.MIDDLEWARE
     ]
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def security_settings(app_configs, **kwargs):
+    """Django's checks of SecurityMiddleware's settings (HSTS, HTTPS redirect, nosniff, referrer and
+    opener policies), run as if Django's class were listed: they skip themselves when it is not."""
+    from django.core.checks.security import base
+    from django.test.utils import override_settings
+
+    ours = LEAN_SECURITY_MIDDLEWARE[0]
+    if ours not in settings.MIDDLEWARE:
+        return []
+    middleware = [DJANGO_SECURITY_MIDDLEWARE if name == ours else name for name in settings.MIDDLEWARE]
+    settings_checks = (
+        base.check_sts, base.check_sts_include_subdomains, base.check_sts_preload, base.check_content_type_nosniff,
+        base.check_ssl_redirect, base.check_referrer_policy, base.check_cross_origin_opener_policy,
+    )  # fmt: skip
+    with override_settings(MIDDLEWARE=middleware):
+        return [warning for check in settings_checks for warning in check(app_configs)]

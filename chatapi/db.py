@@ -38,3 +38,21 @@ def database_sync_to_async(function: Callable[P, T]) -> Callable[P, Awaitable[T]
             connection_release()
 
     return sync_to_async(step, thread_sensitive=True)
+
+
+def shared_database_sync_to_async(function: Callable[P, T]) -> Callable[P, Awaitable[T]]:
+    """`function` (database code) awaited from async code, run on the shared thread pool.
+
+    For requests that live long (a stream held open): asgiref gives a request that makes a
+    thread-sensitive call a thread of its own until the response ends. The connection goes back
+    to the pool after each step; without a pool, each of the few shared threads keeps its own.
+    """
+
+    @wraps(function)
+    def step(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return function(*args, **kwargs)
+        finally:
+            connection_release()
+
+    return sync_to_async(step, thread_sensitive=False)

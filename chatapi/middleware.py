@@ -17,6 +17,7 @@ from django.contrib.messages.middleware import MessageMiddleware as DjangoMessag
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.clickjacking import XFrameOptionsMiddleware as DjangoXFrameOptionsMiddleware
+from django.middleware.security import SecurityMiddleware as DjangoSecurityMiddleware
 from django.utils.decorators import sync_and_async_middleware
 
 from chatapi.body_limit import BODY_TOO_LARGE, INVALID_CONTENT_LENGTH, SAFE_REQUEST_ID
@@ -138,6 +139,11 @@ class InlineHooksMixin:
 
 class ContentSecurityPolicyMiddleware(InlineHooksMixin, CSPMiddleware):
     pass
+
+
+class SecurityMiddleware(InlineHooksMixin, DjangoSecurityMiddleware):
+    """Django's, run in the event loop. Its hooks in a thread made every request take a thread of its
+    own (asgiref's per-request executor), held as long as the response: one per open stream."""
 
 
 class XFrameOptionsMiddleware(InlineHooksMixin, DjangoXFrameOptionsMiddleware):

@@ -59,7 +59,7 @@ MIDDLEWARE = [
     "django_guid.middleware.guid_middleware",
     "chatapi.middleware.allowed_host",
     "chatapi.middleware.request_body_limit",
-    "django.middleware.security.SecurityMiddleware",
+    "chatapi.middleware.SecurityMiddleware",
     "chatapi.middleware.ContentSecurityPolicyMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -69,9 +69,10 @@ MIDDLEWARE = [
     "chatapi.middleware.MessageMiddleware",
     "chatapi.middleware.XFrameOptionsMiddleware",
 ]
-# Django's deploy checks look for its clickjacking and CSRF middleware by name: chatapi.checks checks
-# ours (X-Frame-Options), and every admin view applies CSRF protection itself.
-SILENCED_SYSTEM_CHECKS = ["security.W002", "security.W003"]
+# Django's deploy checks look for its security, clickjacking and CSRF middleware by name: chatapi.checks
+# checks ours (and runs Django's checks of the security settings), and every admin view applies CSRF
+# protection itself.
+SILENCED_SYSTEM_CHECKS = ["security.W001", "security.W002", "security.W003"]
 
 ROOT_URLCONF = "chatapi.urls"
 WSGI_APPLICATION = "chatapi.wsgi.application"

@@ -14,6 +14,8 @@ from sessions_app.models import ChatSession
 from sessions_app.services import chat_session_end
 
 EVENTS = "/api/v1/chat/events"
+# The endpoint reads on the shared thread pool (another connection), so each test commits its data.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def chat(client, text: str) -> dict:
@@ -22,7 +24,6 @@ def chat(client, text: str) -> dict:
     return response.json()
 
 
-@pytest.mark.django_db
 @pytest.mark.parametrize("path", [EVENTS, EVENTS + "/"])
 def test_events_list_the_conversation_oldest_first_with_a_cursor(visitor_client, visitor, fake_model, path):
     turn = chat(visitor_client, "Hello <b>there</b>")
@@ -42,7 +43,6 @@ def test_events_list_the_conversation_oldest_first_with_a_cursor(visitor_client,
     assert visitor_client.get(path, {"after": visitor_event["id"]}).json()["events"] == [reply_event]
 
 
-@pytest.mark.django_db
 def test_events_carry_staff_messages_with_their_author_mode_changes_edits_and_deletions(visitor_client, visitor):
     session = visitor.session
     staff = staff_message_post(session_id=session.pk, content="Hi, I'm Ana", author="Ana", discord_message_id=555)
@@ -62,7 +62,6 @@ def test_events_carry_staff_messages_with_their_author_mode_changes_edits_and_de
     assert [int(e["id"]) for e in events] == [1, 2, 3, 4, 5]
 
 
-@pytest.mark.django_db
 def test_event_sequence_is_per_session_and_taken_in_the_writing_transaction(visitor, fake_model, api_client):
     from sessions_app.services import chat_session_start
 
@@ -75,7 +74,6 @@ def test_event_sequence_is_per_session_and_taken_in_the_writing_transaction(visi
     assert ChatSession.objects.get(pk=visitor.session.pk).event_seq == 2  # the message and the mode change
 
 
-@pytest.mark.django_db
 @pytest.mark.parametrize(
     "query", [{"after": "abc"}, {"after": "-1"}, {"after": "1.5"}, {"after": "9" * 19}, {"after": "٣"}]
 )
@@ -86,7 +84,6 @@ def test_events_refuse_a_cursor_the_api_never_gave(visitor_client, query):
     assert "after" in response.json()
 
 
-@pytest.mark.django_db
 @pytest.mark.parametrize("wait", ["-1", "31", "soon", "1.5"])
 def test_events_refuse_a_wait_outside_0_to_30(visitor_client, wait):
     response = visitor_client.get(EVENTS, {"wait": wait})
@@ -95,7 +92,6 @@ def test_events_refuse_a_wait_outside_0_to_30(visitor_client, wait):
     assert "wait" in response.json()
 
 
-@pytest.mark.django_db
 def test_events_need_a_live_visitor_token(api_client, visitor, visitor_client, staff_client):
     assert api_client.credentials() is None
     assert api_client.get(EVENTS).status_code in (401,)
@@ -103,7 +99,6 @@ def test_events_need_a_live_visitor_token(api_client, visitor, visitor_client, s
     assert visitor_client.get(EVENTS).status_code == 401
 
 
-@pytest.mark.django_db
 def test_reading_events_does_not_count_against_the_chat_rate_limit(visitor_client, settings):
     settings.CHAT_RATE_LIMIT = "2/h"
     for _ in range(5):
@@ -114,7 +109,6 @@ def test_cursor_parse():
     assert [cursor_parse(raw) for raw in (None, "", "0", "17", "x", "1e3", " 1")] == [0, 0, 0, 17, None, None, None]
 
 
-@pytest.mark.django_db
 def test_end_event_tells_why_the_session_ended(visitor):
     session = visitor.session
     assert end_event(session, 3) is None
@@ -125,7 +119,6 @@ def test_end_event_tells_why_the_session_ended(visitor):
     assert end_event(session, 4)["reason"] == "expired"
 
 
-@pytest.mark.django_db(transaction=True)
 def test_long_poll_answers_as_soon_as_staff_write(visitor_client, visitor):
     answers = {}
 
@@ -144,7 +137,6 @@ def test_long_poll_answers_as_soon_as_staff_write(visitor_client, visitor):
     assert answers["seconds"] < 3
 
 
-@pytest.mark.django_db(transaction=True)
 def test_long_poll_gives_up_after_wait_with_nothing_new(visitor_client):
     started = time.monotonic()
     body = visitor_client.get(EVENTS, {"wait": "1"}).json()
@@ -153,7 +145,6 @@ def test_long_poll_gives_up_after_wait_with_nothing_new(visitor_client):
     assert 0.9 <= time.monotonic() - started < 5
 
 
-@pytest.mark.django_db(transaction=True)
 def test_long_poll_ends_with_end_when_staff_end_the_session(visitor_client, visitor):
     answers = {}
     poller = threading.Thread(target=lambda: answers.update(body=visitor_client.get(EVENTS, {"wait": "10"}).json()))
@@ -165,7 +156,6 @@ def test_long_poll_ends_with_end_when_staff_end_the_session(visitor_client, visi
     assert [(e["type"], e["reason"]) for e in answers["body"]["events"]] == [("end", "staff")]
 
 
-@pytest.mark.django_db
 def test_events_after_shapes_an_assistant_reply_without_author(visitor, fake_model, visitor_client):
     chat(visitor_client, "Question")
     reply = ChatMessage.objects.get(kind=ChatMessage.Kind.ASSISTANT)
