@@ -1,19 +1,22 @@
-"""The staff console: sessions (read the conversation, end or erase one), messages, Discord deliveries and threads.
+"""The staff console: sessions (read and answer the conversation, end or erase one), messages, Discord deliveries.
 
-Read-only but for what a service does: ending and erasing sessions, retrying failed deliveries.
+Read-only but for what a service does: replying to a visitor and handing the session back to the model,
+ending and erasing sessions, retrying failed deliveries.
 """
 
 import re
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
+from chat_app.handoff import SessionOver, StaffMessageRejected, session_release, staff_message_post, staff_text_clean
 from chat_app.models import ChatMessage
 from chatapi.admin import ConsoleModelAdmin
 from notifications_app.models import Delivery, DiscordThread
@@ -21,6 +24,7 @@ from notifications_app.services import deliveries_retry
 from sessions_app.hashing import email_hash
 from sessions_app.models import ChatSession
 from sessions_app.services import chat_session_delete, chat_session_end
+from staff_app.api import staff_display_name
 from staff_app.selectors import conversation_for_session
 
 SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{32}$")
@@ -58,6 +62,23 @@ class FlaggedFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ModeFilter(admin.SimpleListFilter):
+    title = "who answers"
+    parameter_name = "mode"
+
+    def lookups(self, request, model_admin):
+        return ChatSession.Mode.choices
+
+    def queryset(self, request, queryset):
+        if self.value() in ChatSession.Mode.values:  # anything else is ignored: the whole list
+            return queryset.filter(mode=self.value())
+        return queryset
+
+
+REPLY_SENT = "Sent to the visitor; staff answer this session until it is handed back to the model."
+RELEASED = "Handed back to the model: it answers the visitor's next message."
+NOT_HUMAN = "The model already answers this session."
+
 LIFETIME_FIELDS = ["created_at", "last_activity_at", "expires_at", "user_message_count", "is_active", "ended_at",
                    "end_reason"]  # fmt: skip
 
@@ -65,8 +86,8 @@ LIFETIME_FIELDS = ["created_at", "last_activity_at", "expires_at", "user_message
 @admin.register(ChatSession)
 class ChatSessionAdmin(ConsoleModelAdmin):
     list_display = ["short_id", "email", "ip_address", "created_at", "last_activity_at", "user_message_count",
-                    "has_flagged", "is_active", "is_expired"]  # fmt: skip
-    list_filter = ["is_active", ExpiredFilter, FlaggedFilter]
+                    "has_flagged", "mode", "is_active", "is_expired"]  # fmt: skip
+    list_filter = ["is_active", ExpiredFilter, FlaggedFilter, ModeFilter]
     search_fields = ["=id", "email", "ip_address"]
     search_help_text = "An email address, an IP address or a session id. Pick a day with the dates above."
     ordering = ["-created_at"]
@@ -77,6 +98,7 @@ class ChatSessionAdmin(ConsoleModelAdmin):
     fieldsets = [
         (None, {"fields": ["email", "ip_address", "id"]}),
         ("Lifetime", {"fields": LIFETIME_FIELDS}),
+        ("Who answers", {"fields": ["mode", "mode_changed_at", "last_staff_message_at", "human_requested_at"]}),
         ("Keyed hashes", {"fields": ["email_hash", "browser_hash"], "classes": ["collapse"]}),
     ]
     actions = ["end_sessions"]
@@ -106,22 +128,70 @@ class ChatSessionAdmin(ConsoleModelAdmin):
 
     def render_change_form(self, request: HttpRequest, context: dict, *args, obj=None, **kwargs):
         if obj is not None:
+            can_act = self.has_change_permission(request)
             context["conversation"] = conversation_for_session(session=obj)
-            context["can_end_session"] = obj.is_active and self.has_change_permission(request)
+            context["can_end_session"] = obj.is_active and can_act
+            context["can_reply"] = can_act and obj.is_active and not obj.is_expired
+            context["can_release"] = can_act and obj.mode == ChatSession.Mode.HUMAN
+            context["reply_author"] = staff_display_name(request.user)
+            context["reply_max_length"] = settings.MAX_MESSAGE_LENGTH
         return super().render_change_form(request, context, *args, obj=obj, **kwargs)
 
     def get_urls(self):
-        end = self.admin_site.admin_view(self.end_view)
-        return [path("<path:object_id>/end/", end, name="sessions_app_chatsession_end"), *super().get_urls()]
+        def action(view, name: str):
+            return path(
+                f"<path:object_id>/{name}/", self.admin_site.admin_view(view), name=f"sessions_app_chatsession_{name}"
+            )
 
-    def end_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """Ask, then end one session; its token is refused from the visitor's next request on."""
+        urls = [action(self.end_view, "end"), action(self.reply_view, "reply"), action(self.release_view, "release")]
+        return [*urls, *super().get_urls()]
+
+    def session_to_act_on(self, request: HttpRequest, object_id: str) -> ChatSession:
+        """The session a console action names; 403 without the right to change sessions, 404 for no session."""
         if not self.has_change_permission(request):
             raise PermissionDenied
         session = self.get_object(request, unquote(object_id))
         if session is None:
             raise Http404
-        change_url = reverse("admin:sessions_app_chatsession_change", args=[quote(session.pk)])
+        return session
+
+    def reply_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Send a staff reply as the staff API does: to the visitor, into the Discord thread once, human mode.
+
+        A refusal (blank, too long, the session over) is an error message on the session's page.
+        """
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        session = self.session_to_act_on(request, object_id)
+        # A form sends a textarea's line breaks as CRLF; as typed (and as the API receives it) they are LF.
+        raw = request.POST.get("message", "").replace("\r\n", "\n")
+        try:
+            text = staff_text_clean(raw)
+            staff_message_post(session_id=session.pk, content=text, author=staff_display_name(request.user))
+        except (StaffMessageRejected, SessionOver) as refused:
+            self.message_user(request, refused.detail, messages.ERROR)
+        else:
+            self.message_user(request, REPLY_SENT, messages.SUCCESS)
+        return HttpResponseRedirect(self.change_url(session))
+
+    def release_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Hand the session back to the model, as the staff API's release does."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        session = self.session_to_act_on(request, object_id)
+        if session_release(session_id=session.pk, author=staff_display_name(request.user)):
+            self.message_user(request, RELEASED, messages.SUCCESS)
+        else:
+            self.message_user(request, NOT_HUMAN, messages.INFO)
+        return HttpResponseRedirect(self.change_url(session))
+
+    def change_url(self, session: ChatSession) -> str:
+        return reverse("admin:sessions_app_chatsession_change", args=[quote(session.pk)])
+
+    def end_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Ask, then end one session; its token is refused from the visitor's next request on."""
+        session = self.session_to_act_on(request, object_id)
+        change_url = self.change_url(session)
         if request.method == "POST":
             if session.is_active:
                 chat_session_end(session=session, reason=ChatSession.EndReason.STAFF)

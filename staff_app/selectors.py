@@ -1,6 +1,7 @@
 """Reads for staff: every session with its flagged messages counted, and one session's conversation."""
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.conf import settings
 from django.db.models import Count, Exists, IntegerField, OuterRef, QuerySet, Subquery
@@ -25,6 +26,8 @@ def staff_session_list() -> QuerySet[ChatSession]:
     )
 
 
+CENT_MICRO = Decimal("0.00000001")  # the cost column's precision: shown as 0.00000000, never 0E-8
+
 DELIVERY_LABELS = {
     Delivery.Status.PENDING: "queued",
     Delivery.Status.IN_PROGRESS: "sending",
@@ -48,6 +51,9 @@ class Conversation:
     discord_enabled: bool
     opening: DeliveryState | None
     thread: DiscordThread | None
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: Decimal
 
 
 def delivery_state(delivery: Delivery) -> DeliveryState:
@@ -55,7 +61,7 @@ def delivery_state(delivery: Delivery) -> DeliveryState:
 
 
 def conversation_for_session(*, session: ChatSession) -> Conversation:
-    """The session's messages in order, each with its Discord delivery state; three queries."""
+    """The session's messages in order, each with its Discord delivery state, and the replies' usage; three queries."""
     conversation = list(ChatMessage.objects.filter(session=session).order_by("id"))
     kinds = [Delivery.Kind.SESSION_OPENED, Delivery.Kind.MESSAGE_POSTED]
     deliveries = Delivery.objects.filter(session=session, kind__in=kinds).order_by("id")
@@ -74,4 +80,7 @@ def conversation_for_session(*, session: ChatSession) -> Conversation:
         discord_enabled=settings.DISCORD_ENABLED,
         opening=opening,
         thread=DiscordThread.objects.filter(session=session).first(),
+        prompt_tokens=sum(message.prompt_tokens or 0 for message in conversation),
+        completion_tokens=sum(message.completion_tokens or 0 for message in conversation),
+        cost_usd=sum((message.cost_usd or Decimal(0) for message in conversation), Decimal(0)).quantize(CENT_MICRO),
     )

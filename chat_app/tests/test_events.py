@@ -166,3 +166,28 @@ def test_events_after_shapes_an_assistant_reply_without_author(visitor, fake_mod
         {"id": "2", "type": "message", "role": "assistant", "message_id": reply.pk, "content": reply.content,
          "author": None, "timestamp": reply.created_at}
     ]  # fmt: skip
+
+
+def test_a_stream_tells_the_end_when_the_session_expires(visitor):
+    from asgiref.sync import async_to_sync
+
+    from chat_app.live import events_stream
+
+    ChatSession.objects.filter(pk=visitor.session.pk).update(expires_at=timezone.now() + timedelta(seconds=0.5))
+    session = ChatSession.objects.get(pk=visitor.session.pk)
+
+    async def frames() -> list[bytes]:
+        return [frame async for frame in events_stream(session=session, after=0)]
+
+    written = b"".join(async_to_sync(frames)())
+
+    assert written.startswith(b"retry: 2000\n\n")
+    assert b"event: end\n" in written and b'"reason":"expired"' in written
+
+
+def test_discord_py_adds_no_log_handler_of_its_own():
+    import logging
+
+    from notifications_app import gateway  # noqa: F401 - imported as the listener imports it
+
+    assert logging.getLogger("discord").handlers == []
