@@ -28,8 +28,12 @@ class HealthProbe:
 _probes: dict[str, HealthProbe] = {}
 
 
+def _always() -> bool:
+    return True
+
+
 def health_probe_register(
-    name: str, check: Callable[[], bool], *, up: str, down: str, applies: Callable[[], bool] = lambda: True
+    name: str, check: Callable[[], bool], *, up: str, down: str, applies: Callable[[], bool] = _always
 ) -> None:
     """Answer `name` in /health: `up` while `check()` is true, else `down`; it never makes the answer 503.
     While `applies()` is false (a feature switched off) the answer leaves `name` out.
@@ -69,7 +73,10 @@ class HealthOutput(serializers.Serializer):
         """The probes' answers stand between the cache and the version, as in the body."""
         fields = super().get_fields()
         tail = {name: fields.pop(name) for name in ("version", "timestamp")}
-        probes = {name: serializers.ChoiceField([probe.up, probe.down]) for name, probe in _probes.items()}
+        probes = {
+            name: serializers.ChoiceField([probe.up, probe.down], required=probe.applies is _always)
+            for name, probe in _probes.items()
+        }
         return {**fields, **probes, **tail}
 
 

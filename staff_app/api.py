@@ -4,7 +4,7 @@ import django_filters
 from django import forms
 from django.utils import timezone
 from drf_spectacular.contrib.rest_framework_simplejwt import TokenRefreshSerializerExtension
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import AuthenticationFailed, ValidationError
@@ -167,7 +167,10 @@ class StaffSessionViewSet(viewsets.ReadOnlyModelViewSet):
         page = self.paginate_queryset(ChatMessage.objects.filter(session=session).order_by("id"))
         return self.get_paginated_response(StaffMessageOutput(page, many=True).data)
 
-    @extend_schema(request=StaffReplyInput, responses={201: StaffReplyOutput})
+    @extend_schema(
+        request=StaffReplyInput,
+        responses={201: StaffReplyOutput, 409: OpenApiResponse(description="The session has ended or expired.")},
+    )
     @messages.mapping.post
     def message_post(self, request: Request, pk: str | None = None) -> Response:
         """A staff reply: to the visitor, into the Discord thread once, and the session into human mode."""
