@@ -296,8 +296,11 @@ class ChatEventsView(AsyncAPIView):
         if (after := cursor_parse(raw)) is None:
             raise ValidationError({"after": [NOT_A_CURSOR]})
         if live:
+            # A WSGI server (manage.py runserver, pytest's live server) sends an async stream only once it
+            # ends: there the stream ends after what exists now, and the client reconnects after `retry`.
+            hold = "wsgi.version" not in request.META
             response = StreamingHttpResponse(
-                events_stream(session=request.auth, after=after), content_type="text/event-stream"
+                events_stream(session=request.auth, after=after, hold=hold), content_type="text/event-stream"
             )
             response["Cache-Control"] = "no-cache"
             response["X-Accel-Buffering"] = "no"

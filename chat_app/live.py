@@ -62,11 +62,12 @@ async def events_page(*, session: ChatSession, after: int, wait: float) -> Page:
         return Page(_with_end(events, current, cursor), cursor)
 
 
-async def events_stream(*, session: ChatSession, after: int) -> AsyncIterator[bytes]:
+async def events_stream(*, session: ChatSession, after: int, hold: bool = True) -> AsyncIterator[bytes]:
     """Server-Sent Events: each event as it commits, a comment every KEEPALIVE_SECONDS, `end` last.
 
     The database is read at the start and after each wake-up, never on a timer: an idle stream
-    costs no query, and its expiry is known from the session row it started with.
+    costs no query, and its expiry is known from the session row it started with. Without `hold`
+    the stream ends after what exists now, and the client comes back after `retry`.
     """
     async with hub.watch(session.pk) as watch:
         yield b"retry: 2000\n\n"  # reconnect soon after a drop; Last-Event-ID resumes the stream
@@ -84,6 +85,8 @@ async def events_stream(*, session: ChatSession, after: int) -> AsyncIterator[by
                 return
             if len(events) == EVENTS_PAGE:  # more are waiting
                 continue
+            if not hold:
+                return
             read = await watch.wait(min(KEEPALIVE_SECONDS, _seconds_to_expiry(current)))
             if not read:
                 yield b": keep-alive\n\n"

@@ -191,3 +191,18 @@ def test_discord_py_adds_no_log_handler_of_its_own():
     from notifications_app import gateway  # noqa: F401 - imported as the listener imports it
 
     assert logging.getLogger("discord").handlers == []
+
+
+def test_under_wsgi_a_stream_sends_what_exists_and_ends_for_the_client_to_reconnect(visitor_client, visitor):
+    from conftest import body_of
+
+    staff_message_post(session_id=visitor.session.pk, content="Ana here", author="Ana")
+
+    response = visitor_client.get(EVENTS, HTTP_ACCEPT="text/event-stream")  # Django's test client is WSGI
+
+    body = body_of(response)
+    assert response["Content-Type"] == "text/event-stream"
+    assert body.startswith(b"retry: 2000\n\n")
+    frames = [block for block in body.decode().split("\n\n")[1:] if block]
+    assert [block.splitlines()[1] for block in frames] == ["event: message", "event: mode"]
+    assert frames[0].splitlines()[0] == "id: 1"

@@ -69,6 +69,23 @@ def test_widget_script_never_writes_html():
             assert sink not in script, (name, sink)
 
 
+def test_widget_loads_its_events_line_and_handoff_parts(client):
+    parts = widget_parts()
+
+    assert {"widget-events.js", "widget-handoff.js"} <= set(parts)
+    events = body_of(client.get("/static/chat_app/widget-events.js")).decode()
+    assert "/chat/events" in events and "text/event-stream" in events  # a stream first, long poll after
+
+
+def test_widget_reads_events_with_its_token_never_with_event_source():
+    # EventSource cannot send `Authorization`: the events are read with fetch, the token in the header.
+    for name in ["widget.js", *widget_parts()]:
+        script = Path(finders.find(f"chat_app/{name}")).read_text(encoding="utf-8")
+
+        assert "EventSource(" not in script, name
+        assert not re.search(r"[?&](access_)?token=", script), name  # never in a URL, which logs keep
+
+
 def test_widget_demo_page_tells_the_operator_how_to_configure_a_model(client, no_model):
     html = client.get("/").content.decode()
 

@@ -1,4 +1,4 @@
-"""Staff in a real browser: find a visitor's session in the admin, read it, end it; the widget notices."""
+"""Staff in a real browser: find a visitor's session in the admin, read it, answer it, hand it back, end it."""
 
 import re
 
@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 from notifications_app.models import Delivery, DiscordThread
 from sessions_app.models import ChatSession
 from sessions_app.services import chat_session_start
+from sessions_app.tests.factories import BROWSER_UA, exchange_make
 from tests.browser.conftest import Widget, open_page
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -82,6 +83,7 @@ def test_staff_reads_and_ends_a_session_and_the_widget_offers_a_new_one(
     expect(turns.nth(5).locator(".badge-delivery-pending")).to_have_text("Discord: queued")
     shots.take(staff, "staff-reads-the-conversation", docs_name="admin-conversation.png", full_page=True)
 
+    widget.message_box.fill("Are you still there?")  # typed, not yet sent, as staff end the chat
     staff.get_by_role("link", name="End session").click()
     shots.take(staff, "staff-confirms")
     staff.get_by_role("button", name="Yes, end the session").click()
@@ -91,7 +93,7 @@ def test_staff_reads_and_ends_a_session_and_the_widget_offers_a_new_one(
     session.refresh_from_db()
     assert (session.is_active, session.end_reason) == (False, ChatSession.EndReason.STAFF)
 
-    widget.send("Are you still there?")
+    # The widget hears of the end from /chat/events, without waiting for the visitor's next send.
     expect(widget.status).to_contain_text("This chat has ended")
     expect(widget.message_box).to_be_hidden()
     shots.take(page, "visitor-is-offered-a-new-chat")
@@ -103,4 +105,66 @@ def test_staff_reads_and_ends_a_session_and_the_widget_offers_a_new_one(
     assert ChatSession.objects.filter(email="alice@example.com", is_active=True).count() == 1
     assert watch.dialogs == staff_watch.dialogs == []
     assert watch.errors == staff_watch.errors == []
+    staff.context.close()
+
+
+def staff_logs_in(page, server_url: str) -> None:
+    page.goto(server_url + "/admin/")
+    page.get_by_label("Username").fill("staff")
+    page.get_by_label("Password").fill(STAFF_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+
+def test_staff_answers_a_visitor_from_the_admin_and_hands_the_session_back(
+    live_server, browser, staff_member, shots, settings
+):
+    settings.DISCORD_ENABLED = True  # the reply is queued for the session's thread; no worker runs
+    staff_member.first_name, staff_member.last_name = "Ana", "Silva"
+    staff_member.save()
+    started = chat_session_start(email="dora@example.com", user_agent=BROWSER_UA, ip_address="198.51.100.7")
+    session = started.session
+    exchange_make(session=session, text="Can a person help me?", reply="I will ask someone.")
+    reply = "Hi, Ana here <b>& a person</b>.\nWhat can I do for you?"
+
+    staff, staff_watch = open_page(browser)
+    staff_logs_in(staff, live_server.url)
+    staff.get_by_role("link", name="Chat sessions").first.click()
+    staff.locator("#result_list tbody tr").first.get_by_role("link", name=session.pk[:12]).click()
+    mode = staff.locator(".handoff .mode")
+    expect(mode).to_have_text("ai")
+    expect(staff.get_by_role("button", name="Hand back to the model")).to_have_count(0)
+
+    staff.get_by_label("Reply to the visitor").fill(reply)
+    shots.take(staff, "staff-types-a-reply")
+    staff.get_by_role("button", name="Send reply").click()
+    expect(staff.locator(".messagelist")).to_contain_text("Sent to the visitor")
+    turns = staff.locator(".conversation-log .turn")
+    expect(turns).to_have_count(3)
+    expect(turns.nth(2)).to_have_class(re.compile("turn-staff"))
+    expect(turns.nth(2).locator(".turn-author")).to_have_text("Ana Silva")
+    expect(turns.nth(2).locator(".turn-text")).to_have_text(reply)  # as typed, shown as text
+    expect(turns.nth(2).locator(".badge-delivery-pending")).to_have_text("Discord: queued")
+    expect(mode).to_have_text("human")
+    expect(staff.get_by_label("Reply to the visitor")).to_have_value("")
+    shots.take(staff, "staff-reply-sent", full_page=True)
+
+    def as_visitor(path: str) -> dict:  # over HTTP: the test client cannot run async views beside Playwright's loop
+        headers = {"Authorization": f"Bearer {started.access_token}", "User-Agent": BROWSER_UA}
+        answer = staff.request.get(live_server.url + path, headers=headers)
+        assert answer.ok, answer.status
+        return answer.json()
+
+    staff_said = [event for event in as_visitor("/api/v1/chat/events")["events"] if event.get("role") == "staff"]
+    assert [(event["content"], event["author"]) for event in staff_said] == [(reply, "Ana Silva")]
+    assert as_visitor("/api/v1/auth/session")["mode"] == "human"
+
+    staff.get_by_role("button", name="Hand back to the model").click()
+    expect(staff.locator(".messagelist")).to_contain_text("Handed back to the model")
+    expect(mode).to_have_text("ai")
+    expect(staff.get_by_role("button", name="Hand back to the model")).to_have_count(0)
+    shots.take(staff, "staff-handed-back")
+    session.refresh_from_db()
+    assert session.mode == ChatSession.Mode.AI
+    assert as_visitor("/api/v1/auth/session")["mode"] == "ai"
+    assert staff_watch.dialogs == staff_watch.errors == []
     staff.context.close()

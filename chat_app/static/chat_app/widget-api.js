@@ -1,6 +1,7 @@
 /*
  * The chat widget's API client: requests with the session's token, the API's errors, the reader of
- * Server-Sent Events, and the session kept in sessionStorage. A part of the widget; widget.js loads it.
+ * Server-Sent Events, and the session (token, events cursor, conversation) kept in sessionStorage. A part
+ * of the widget; widget.js loads it.
  */
 (function (parts) {
   "use strict";
@@ -31,8 +32,11 @@
       });
   }
 
-  /* Server-Sent Events over fetch (EventSource cannot POST): calls onEvent(name, data). */
-  function readEvents(response, onEvent) {
+  /*
+   * Server-Sent Events over fetch (EventSource can neither POST nor send the token): calls onEvent(name, data)
+   * for each event, and onChunk() whenever bytes arrive (keep-alive comments too), if given.
+   */
+  function readEvents(response, onEvent, onChunk) {
     var reader = response.body.getReader();
     var decoder = new TextDecoder();
     var buffer = "";
@@ -59,6 +63,7 @@
           if (buffer.trim()) dispatch(buffer.replace(/\r\n?/g, "\n"));
           return;
         }
+        if (onChunk) onChunk();
         buffer = (buffer + decoder.decode(chunk.value, { stream: true })).replace(/\r\n?/g, "\n");
         var end;
         while ((end = buffer.indexOf("\n\n")) !== -1) {
@@ -75,7 +80,10 @@
     var API = chat.config.apiOrigin + "/api/v1";
     var state = chat.state;
 
-    /* The stored session: the token lives in sessionStorage, one per API origin. */
+    /*
+     * The stored session, one per API origin in sessionStorage: { token, sessionId, cursor, transcript }. It is
+     * written whole, so the cursor is never saved without the conversation it was read up to.
+     */
     var store = {
       read: function () {
         try {
@@ -111,6 +119,7 @@
         body: options.body === undefined ? undefined : JSON.stringify(options.body),
         credentials: "omit",
         cache: "no-store",
+        signal: options.signal,
       });
     }
 

@@ -1,7 +1,7 @@
 /*
- * The chat widget's flows: start a chat with an email address, restore it after a reload, send a message
- * (streamed, or plain where streaming is unavailable), end the chat or start a new one. A part of the
- * widget; widget.js loads it.
+ * The chat widget's flows: start a chat with an email address, restore it after a reload (the log as it was,
+ * then the conversation's events from the cursor on), send a message (streamed, or plain where streaming is
+ * unavailable), end the chat or start a new one. A part of the widget; widget.js loads it.
  */
 (function (parts) {
   "use strict";
@@ -12,9 +12,12 @@
     var json = chat.json;
 
     function forget() {
+      chat.stopEvents();
       state.token = null;
       state.sessionId = null;
+      state.cursor = null;
       chat.store.clear();
+      chat.resetHandoff();
     }
 
     function restart() {
@@ -39,8 +42,10 @@
         .then(function (started) {
           state.token = started.access_token;
           state.sessionId = started.session_id;
-          chat.store.write({ token: state.token, sessionId: state.sessionId });
+          state.cursor = null;
+          chat.persist();
           chat.showChat();
+          chat.openEvents(false); // a new session has said nothing yet: straight to the live stream
           return refreshSession();
         })
         .then(function () {
@@ -55,10 +60,12 @@
     }
 
     function refreshSession() {
+      var modeChanges = state.modeChanges;
       return json("/auth/session")
         .then(function (session) {
           chat.setRemaining(session.messages_remaining);
           if (session.messages_remaining === 0) chat.limitReached();
+          if (state.modeChanges === modeChanges) chat.setMode(session.mode, null); // unless an event was newer
         })
         .catch(function (error) {
           if (error instanceof chat.ApiError && error.status === 401) chat.sessionEnded();
@@ -73,18 +80,11 @@
       }
       state.token = saved.token;
       state.sessionId = saved.sessionId;
+      state.cursor = typeof saved.cursor === "string" && saved.cursor ? saved.cursor : null;
+      if (state.cursor) chat.showTranscript(saved.transcript); // without a cursor the events tell it all
       chat.showChat();
-      chat.setBusy(true);
-      json("/chat/history?limit=50")
-        .then(function (history) {
-          chat.showHistory(history.messages);
-          chat.setBusy(false);
-          return refreshSession();
-        })
-        .catch(function (error) {
-          chat.setBusy(false);
-          chat.explain(error);
-        });
+      chat.openEvents(true);
+      refreshSession();
     }
 
     function onSend(event) {
@@ -98,17 +98,17 @@
       }
       chat.hideStatus();
       ui.message.value = "";
-      var turn = chat.addTurn(text);
+      var turn = chat.turnBegin(text);
       chat.setBusy(true);
-      chat.showStatus(chat.text.waiting, "waiting");
+      if (state.mode !== "human") chat.showStatus(chat.text.waiting, "waiting"); // else a person answers here
       var send = state.streaming ? sendStreaming : sendPlain;
-      send(text, turn.reply)
+      send(text, turn)
         .then(function (done) {
           chat.hideStatus();
-          chat.finish(turn.mine, turn.reply, done);
+          chat.turnSettle(turn, done);
         })
         .catch(function (error) {
-          chat.undo(turn.mine, turn.reply, text, error);
+          chat.turnFail(turn, text, error);
           chat.explain(error);
         })
         .then(function () {
@@ -116,14 +116,14 @@
         });
     }
 
-    function sendPlain(text, reply) {
-      return json("/chat", { method: "POST", body: { message: text } }).then(function (turn) {
-        reply.body.textContent = turn.response;
-        return turn;
+    function sendPlain(text, turn) {
+      return json("/chat", { method: "POST", body: { message: text } }).then(function (done) {
+        if (done.response) chat.extendReply(turn, done.response);
+        return done;
       });
     }
 
-    function sendStreaming(text, reply) {
+    function sendStreaming(text, turn) {
       return chat.request("/chat/stream", {
         method: "POST",
         body: { message: text },
@@ -132,19 +132,19 @@
         function (response) {
           if (response.status === 404 || response.status === 405 || response.status === 406) {
             state.streaming = false; // this server has no stream endpoint: use POST /chat from now on
-            return sendPlain(text, reply);
+            return sendPlain(text, turn);
           }
           if (!response.ok) return chat.failure(response);
           if (!response.body || (response.headers.get("Content-Type") || "").indexOf("text/event-stream") !== 0) {
-            return response.json().then(function (turn) {
-              reply.body.textContent = turn.response;
-              return turn;
+            return response.json().then(function (done) {
+              if (done.response) chat.extendReply(turn, done.response);
+              return done;
             });
           }
           var result = null;
           return chat.readEvents(response, function (name, data) {
             if (name === "delta" && typeof data.content === "string") {
-              chat.extendReply(reply, data.content);
+              chat.extendReply(turn, data.content);
             } else if (name === "done" || name === "error") {
               result = data;
               result.interrupted = name === "error";
@@ -162,6 +162,7 @@
     }
 
     function onEnd() {
+      chat.stopEvents(); // the `end` this logout causes would only say it again
       var ended = function () {
         chat.sessionEnded("You ended this chat.");
       };

@@ -51,6 +51,11 @@
         el("div", { class: "cw-row" }, [ui.message, ui.sendButton]),
       ]);
 
+      // Who answers (the assistant or a person), and the way to ask for a person.
+      ui.mode = el("p", { class: "cw-mode", "aria-live": "polite", hidden: true });
+      ui.human = el("button", { type: "button", class: "cw-link", text: chat.text.talkToPerson, hidden: true });
+      ui.handoff = el("div", { class: "cw-handoff" }, [ui.mode, ui.human]);
+
       ui.statusText = el("span", { class: "cw-status-text" });
       ui.restart = el("button", { type: "button", class: "cw-button", text: "Start a new chat", hidden: true });
       ui.status = el("div", { class: "cw-status", role: "status", hidden: true }, [ui.statusText, ui.restart]);
@@ -88,6 +93,7 @@
         }
       });
       ui.end.addEventListener("click", chat.onEnd);
+      ui.human.addEventListener("click", chat.askForPerson);
       ui.restart.addEventListener("click", chat.restart);
       window.addEventListener("offline", function () {
         chat.showStatus(chat.text.offlineNow, "error");
@@ -110,6 +116,7 @@
       ui.panel.appendChild(header);
       ui.panel.appendChild(ui.startForm);
       ui.panel.appendChild(ui.log);
+      ui.panel.appendChild(ui.handoff);
       ui.panel.appendChild(ui.status);
       ui.panel.appendChild(ui.sendForm);
       ui.panel.appendChild(ui.announce);

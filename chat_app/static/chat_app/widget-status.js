@@ -48,6 +48,7 @@
       ui.sendForm.hidden = false;
       ui.end.hidden = false;
       ui.log.hidden = false;
+      chat.showHumanButton();
     }
 
     function showStart() {
@@ -56,6 +57,7 @@
       ui.end.hidden = true;
       ui.log.hidden = true;
       setRemaining(null);
+      chat.showHumanButton();
     }
 
     function sessionEnded(text) {

@@ -16,13 +16,21 @@
  * order of PARTS, so a part may keep an earlier one's function) adds its part's functions to it, and the
  * parts call each other through it (chat.showStatus(...)).
  *
- * Visitor and model text only ever reaches the page through textContent, never as HTML, and the
+ * Visitor, model and staff text only ever reaches the page through textContent, never as HTML, and the
  * scripts inject no inline script or style, so they run under a strict Content-Security-Policy.
  */
 (function () {
   "use strict";
 
-  var PARTS = ["widget-api.js", "widget-panel.js", "widget-status.js", "widget-log.js", "widget-chat.js"];
+  var PARTS = [
+    "widget-api.js",
+    "widget-panel.js",
+    "widget-status.js",
+    "widget-log.js",
+    "widget-handoff.js",
+    "widget-events.js",
+    "widget-chat.js",
+  ];
 
   var script = document.currentScript;
   if (!script) return;
@@ -45,6 +53,19 @@
     interrupted: "The reply was cut off. Please try again.",
     fallbackNote: "The assistant could not answer right now; your message was saved.",
     flaggedNote: "Flagged: our team may review this message.",
+    staff: "Our team",
+    edited: "edited",
+    withdrawn: "This message was withdrawn.",
+    talkToPerson: "Talk to a person",
+    personAsked: "A person has been asked for. Someone from our team will answer here.",
+    personAnswering: "A person is answering",
+    assistantBack: "The assistant is answering again.",
+    endedBecause: {
+      logout: "This chat has ended: you ended it. Start a new one to keep talking.",
+      staff: "This chat has ended: our team closed it. Start a new one to keep talking.",
+      expired: "This chat has ended: it expired. Start a new one to keep talking.",
+      deleted: "This chat has ended: it was deleted. Start a new one to keep talking.",
+    },
   };
 
   var namespace = (window.chatApiWidget = window.chatApiWidget || { parts: {}, loading: {} });
@@ -91,6 +112,11 @@
         streaming: typeof ReadableStream !== "undefined" && typeof TextDecoder !== "undefined",
         busy: false,
         countdown: null,
+        cursor: null, // the last event read from /chat/events, kept with the token
+        mode: "ai", // who answers: "ai" (the model) or "human" (a person from the team)
+        staffName: null, // the person answering, as the latest staff message or mode change named them
+        asked: false, // a person was asked for and has not answered yet
+        turn: null, // the message being sent, until its reply is settled (widget-handoff.js)
       },
       ui: {},
     };
