@@ -22,12 +22,16 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-def database_sync_to_async(function: Callable[P, T]) -> Callable[P, Awaitable[T]]:
+def database_sync_to_async(function: Callable[P, T], *, thread_sensitive: bool = True) -> Callable[P, Awaitable[T]]:
     """`function` (database code) awaited from async code, run in the request's thread.
 
     Django runs all of one request's synchronous code in one thread of its own, so one request
     keeps one pooled connection from step to step; after each step the connection goes back to
     the pool, since what follows is a wait (the model, the client) that needs none.
+
+    With `thread_sensitive=False`, on the shared thread pool instead: for requests that live long (a
+    stream held open), since asgiref keeps a request's own thread until its response ends. Without
+    a pool, each of the few shared threads keeps its own connection.
     """
 
     @wraps(function)
@@ -37,22 +41,9 @@ def database_sync_to_async(function: Callable[P, T]) -> Callable[P, Awaitable[T]
         finally:
             connection_release()
 
-    return sync_to_async(step, thread_sensitive=True)
+    return sync_to_async(step, thread_sensitive=thread_sensitive)
 
 
 def shared_database_sync_to_async(function: Callable[P, T]) -> Callable[P, Awaitable[T]]:
-    """`function` (database code) awaited from async code, run on the shared thread pool.
-
-    For requests that live long (a stream held open): asgiref gives a request that makes a
-    thread-sensitive call a thread of its own until the response ends. The connection goes back
-    to the pool after each step; without a pool, each of the few shared threads keeps its own.
-    """
-
-    @wraps(function)
-    def step(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return function(*args, **kwargs)
-        finally:
-            connection_release()
-
-    return sync_to_async(step, thread_sensitive=False)
+    """database_sync_to_async on the shared thread pool (see there)."""
+    return database_sync_to_async(function, thread_sensitive=False)

@@ -185,14 +185,6 @@ def test_a_stream_tells_the_end_when_the_session_expires(visitor):
     assert b"event: end\n" in written and b'"reason":"expired"' in written
 
 
-def test_discord_py_adds_no_log_handler_of_its_own():
-    import logging
-
-    from notifications_app import gateway  # noqa: F401 - imported as the listener imports it
-
-    assert logging.getLogger("discord").handlers == []
-
-
 def test_under_wsgi_a_stream_sends_what_exists_and_ends_for_the_client_to_reconnect(visitor_client, visitor):
     from conftest import body_of
 

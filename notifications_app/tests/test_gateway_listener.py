@@ -254,3 +254,14 @@ def test_health_leaves_the_listener_out_without_discord(api_client, settings):
     settings.DISCORD_ENABLED = False
 
     assert "discord_gateway" not in api_client.get("/health").json()
+
+
+def test_the_listener_leaves_logging_to_django(gateway, listening, thread_id):
+    """discord.py's `Client.run` installs a stream handler of its own; the listener starts the client
+    without it, so discord.py's lines go through Django's logging (request ids, the JSON format)."""
+    import logging
+
+    listening()
+
+    handlers = logging.getLogger("discord").handlers
+    assert not any(isinstance(handler, logging.StreamHandler) for handler in handlers)
