@@ -6,6 +6,7 @@ stored: it is the session's own state (logged out, ended by staff, expired), tol
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from functools import partial
 
 from django.db import connection, transaction
@@ -26,25 +27,43 @@ class NewEvent:
     data: dict | None = None
 
 
-def event_seq_take(*, session_id: str, count: int = 1) -> int:
+@dataclass(frozen=True)
+class SessionUsage:
+    """Tokens and cost a reply adds to its session's totals."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: Decimal = Decimal(0)
+
+
+def event_seq_take(*, session_id: str, count: int = 1, usage: SessionUsage | None = None) -> int:
     """Reserve `count` sequence numbers of the session; returns the first. Locks the session row.
 
     One UPDATE ... RETURNING (PostgreSQL, SQLite >= 3.35): the row lock held to the commit is what
-    makes a session's events commit in seq order.
+    makes a session's events commit in seq order. A reply's `usage` joins the session's totals in
+    the same statement, so counting it costs the chat turn no statement of its own.
     """
     table = connection.ops.quote_name(ChatSession._meta.db_table)  # the model's own name, not input
-    sql = f"UPDATE {table} SET event_seq = event_seq + %s WHERE id = %s RETURNING event_seq"  # noqa: S608  # nosec B608
+    added, values = "", []
+    if usage is not None:
+        added = (
+            ", prompt_tokens = prompt_tokens + %s, completion_tokens = completion_tokens + %s, cost_usd = cost_usd + %s"
+        )
+        values = [usage.prompt_tokens, usage.completion_tokens, usage.cost_usd]
+    sql = f"UPDATE {table} SET event_seq = event_seq + %s{added} WHERE id = %s RETURNING event_seq"  # noqa: S608  # nosec B608
     with connection.cursor() as cursor:
-        cursor.execute(sql, [count, session_id])
+        cursor.execute(sql, [count, *values, session_id])
         (last,) = cursor.fetchone()
     return last - count + 1
 
 
-def events_append(*, session_id: str, events: list[NewEvent], now: datetime | None = None) -> list[ChatEvent]:
+def events_append(
+    *, session_id: str, events: list[NewEvent], now: datetime | None = None, session_usage: SessionUsage | None = None
+) -> list[ChatEvent]:
     """Store `events` in the caller's transaction and wake the session's watchers once it commits."""
     now = now or timezone.now()
     with transaction.atomic(savepoint=False):  # the caller's transaction when there is one
-        first = event_seq_take(session_id=session_id, count=len(events))
+        first = event_seq_take(session_id=session_id, count=len(events), usage=session_usage)
         stored = ChatEvent.objects.bulk_create(
             ChatEvent(
                 session_id=session_id, seq=first + n, kind=e.kind, message=e.message, data=e.data or {}, created_at=now
@@ -55,9 +74,10 @@ def events_append(*, session_id: str, events: list[NewEvent], now: datetime | No
     return stored
 
 
-def message_event_append(message: ChatMessage) -> ChatEvent:
+def message_event_append(message: ChatMessage, *, session_usage: SessionUsage | None = None) -> ChatEvent:
+    event = NewEvent(ChatEvent.Kind.MESSAGE, message)
     return events_append(
-        session_id=message.session_id, events=[NewEvent(ChatEvent.Kind.MESSAGE, message)], now=message.created_at
+        session_id=message.session_id, events=[event], now=message.created_at, session_usage=session_usage
     )[0]
 
 

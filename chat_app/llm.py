@@ -69,6 +69,7 @@ class Completion:
     prompt_tokens: int | None
     completion_tokens: int | None
     cost_usd: Decimal | None
+    usage_estimated: bool = False  # the provider sent no usage: counted here with litellm's token counter
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,7 @@ async def chat_complete(*, messages: list[dict[str, str]]) -> Completion:
         started=started,
         prompt_tokens=answer.prompt_tokens,
         completion_tokens=answer.completion_tokens,
+        messages=messages,
     )
 
 
@@ -171,15 +173,25 @@ async def _openai_answer(route: Route, messages: list[dict[str, str]]) -> "_Chun
     return _json_chunk(_json_loads(response.content), "message")
 
 
-def _completion(content: str, *, model, started: float, prompt_tokens, completion_tokens) -> Completion:
+def _completion(
+    content: str, *, model, started: float, prompt_tokens, completion_tokens, messages: list[dict[str, str]]
+) -> Completion:
+    """The reply with its usage: the provider's counts; counted here when it sent none at all; none
+    when it sent nonsense (not a whole number, negative), which is never guessed over."""
+    answered = str(model or settings.LLM_MODEL)[:128]
+    estimated = prompt_tokens is None and completion_tokens is None
+    if estimated:
+        prompt_tokens, completion_tokens = _tokens_counted(messages, content)
+        estimated = prompt_tokens is not None
     prompt_tokens, completion_tokens = _token_count(prompt_tokens), _token_count(completion_tokens)
     return Completion(
         content=content,
-        model=str(model or settings.LLM_MODEL)[:128],
+        model=answered,
         latency_ms=int((time.perf_counter() - started) * 1000),
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
-        cost_usd=_cost(prompt_tokens, completion_tokens),
+        cost_usd=_cost(answered, prompt_tokens, completion_tokens),
+        usage_estimated=estimated,
     )
 
 
@@ -188,18 +200,58 @@ def _token_count(value) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
-def _cost(prompt_tokens: int | None, completion_tokens: int | None) -> Decimal | None:
-    """The reply's price from litellm's price map; None for a model it has no price for."""
+def _tokens_counted(messages: list[dict[str, str]], content: str) -> tuple[int | None, int | None]:
+    """The prompt's and the reply's tokens by litellm's counter (the model's tokenizer, else tiktoken's)."""
+    litellm = litellm_client()
+    try:
+        prompt = litellm.token_counter(model=settings.LLM_MODEL, messages=messages)
+        reply = litellm.token_counter(model=settings.LLM_MODEL, text=content, count_response_tokens=True)
+    except Exception as exc:  # noqa: BLE001 - a counter failing leaves the figures empty, never the reply
+        logger.warning("tokens could not be counted: %s", type(exc).__name__)
+        return None, None
+    return prompt, reply
+
+
+_MILLION = Decimal(1_000_000)
+_COST_PLACES = Decimal("0.00000001")  # the cost column's precision
+_unpriced: set[str] = set()  # models already warned about, once per process
+
+
+def _cost(answered: str, prompt_tokens: int | None, completion_tokens: int | None) -> Decimal | None:
+    """The reply's price: LLM_INPUT/OUTPUT_COST_PER_MILLION where set, else litellm's price map for the
+    configured model (then the one that answered); None, with a warning once per model, when unpriced."""
     if prompt_tokens is None or completion_tokens is None:
         return None
-    try:
-        prices = litellm_client().cost_per_token(
-            model=settings.LLM_MODEL, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
-        )
-    except Exception:  # noqa: BLE001 - litellm raises for a model missing from its map
-        return None
-    total = sum(prices)
-    return Decimal(str(round(total, 8))) if total > 0 else None
+    input_price, output_price = settings.LLM_INPUT_COST_PER_MILLION, settings.LLM_OUTPUT_COST_PER_MILLION
+    if input_price is not None and output_price is not None:
+        mapped = (Decimal(0), Decimal(0))
+    else:
+        mapped = _mapped_cost(prompt_tokens, completion_tokens, settings.LLM_MODEL, answered)
+        if mapped is None:
+            if answered not in _unpriced:
+                _unpriced.add(answered)
+                logger.warning(
+                    "no price for model %s: its replies store no cost; set LLM_INPUT_COST_PER_MILLION and "
+                    "LLM_OUTPUT_COST_PER_MILLION",
+                    answered,
+                )
+            return None
+    prompt_cost = prompt_tokens * input_price / _MILLION if input_price is not None else mapped[0]
+    completion_cost = completion_tokens * output_price / _MILLION if output_price is not None else mapped[1]
+    return (prompt_cost + completion_cost).quantize(_COST_PLACES)
+
+
+def _mapped_cost(prompt_tokens: int, completion_tokens: int, *models: str) -> tuple[Decimal, Decimal] | None:
+    """The prompt's and the completion's price from litellm's map, for the first of `models` it knows."""
+    for model in dict.fromkeys(models):
+        try:
+            prices = litellm_client().cost_per_token(
+                model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
+            )
+        except Exception:  # noqa: BLE001, S112 - litellm raises for a model missing from its map
+            continue
+        return Decimal(repr(prices[0])), Decimal(repr(prices[1]))
+    return None
 
 
 @dataclass
@@ -255,15 +307,23 @@ class ModelStream:
             started=self._started,
             prompt_tokens=said.prompt_tokens,
             completion_tokens=said.completion_tokens,
+            messages=self.messages,
         )
 
+    @property
+    def text(self) -> str:
+        """The reply's text so far."""
+        return "".join(self._parts)
+
     def so_far(self) -> Completion:
+        """What arrived before the stream broke off; the provider sends no usage then, so it is counted."""
         return _completion(
             "".join(self._parts),
             model=self._said.model,
             started=self._started,
             prompt_tokens=None,
             completion_tokens=None,
+            messages=self.messages,
         )
 
     async def _chunks(self) -> AsyncIterator[_Chunk]:

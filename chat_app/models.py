@@ -32,6 +32,8 @@ class ChatMessage(models.Model):
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
     cost_usd = models.DecimalField(max_digits=12, decimal_places=8, null=True, blank=True)
+    # The provider sent no usage: the token counts were counted here, with litellm's token counter.
+    usage_estimated = models.BooleanField(default=False)
     # Visitor messages sent while staff answered (human mode): no model reply is coming.
     to_staff = models.BooleanField(default=False)
     # Staff messages only: the person's display name, and the Discord message it was relayed from

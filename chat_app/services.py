@@ -5,14 +5,15 @@ The model is called between the two, with no transaction or connection held (cha
 
 import logging
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from chat_app import llm
-from chat_app.events import message_event_append
+from chat_app.events import SessionUsage, message_event_append
 from chat_app.handoff import is_human_idle, session_release
 from chat_app.models import ChatMessage
 from chat_app.sanitization import (
@@ -26,10 +27,16 @@ from chat_app.selectors import context_for_message, reply_of, turn_for_idempoten
 from chatapi.errors import DomainError, LimitExceeded
 from sessions_app.authentication import SESSION_ENDED
 from sessions_app.models import ChatSession
+from usage_app.recording import usage_add
+from usage_app.selectors import daily_budget_reached
 
 logger = logging.getLogger(__name__)
 
 MESSAGE_LIMIT = "Message limit reached: a session holds at most {limit} messages. Start a new session to continue."
+SESSION_BUDGET_SPENT = (
+    "Token budget reached: this session's replies have used its budget of {limit} tokens. "
+    "Start a new session to continue."
+)
 REFUSAL_REPLY = (
     "I'm sorry, but I can't help with that message: parts of it look like code or commands that "
     "could be unsafe. For everyone's safety, please rephrase your question in plain words."
@@ -54,6 +61,22 @@ class SessionCapReached(LimitExceeded):
     def __init__(self, *, session: ChatSession):
         detail = MESSAGE_LIMIT.format(limit=settings.MAX_MESSAGES_PER_SESSION)
         super().__init__(detail, retry_after=(session.expires_at - timezone.now()).total_seconds())
+
+
+class TokenBudgetReached(LimitExceeded):
+    """The session's replies have used SESSION_TOKEN_BUDGET tokens; Retry-After is the seconds until it expires."""
+
+    code = "token_budget_reached"
+
+    def __init__(self, *, session: ChatSession):
+        detail = SESSION_BUDGET_SPENT.format(limit=settings.SESSION_TOKEN_BUDGET)
+        super().__init__(detail, retry_after=(session.expires_at - timezone.now()).total_seconds())
+
+
+def is_over_token_budget(session: ChatSession) -> bool:
+    """Rule 7: the budget binds the model's replies, so a session in human mode (no model) is not held by it."""
+    budget = settings.SESSION_TOKEN_BUDGET
+    return bool(budget) and session.mode == ChatSession.Mode.AI and session.tokens_used >= budget
 
 
 class SessionEnded(DomainError):
@@ -128,9 +151,11 @@ def visitor_text_for_model(text: str) -> str:
 
 
 def check_chat_turn(*, session: ChatSession, message: object) -> VisitorText:
-    """Rules 3 to 5 in the contract's order, with no side effect: the cap, the text, the patterns.
+    """Rules 3 to 5 and 7 in the contract's order, with no side effect: the cap, the text, the patterns,
+    the session's token budget.
 
-    The cap is checked here on the session row as loaded; chat_message_store re-checks it exactly.
+    The cap and the budget are checked here on the session row as loaded; chat_message_store
+    re-checks both exactly.
     """
     if session.user_message_count >= settings.MAX_MESSAGES_PER_SESSION:
         raise SessionCapReached(session=session)
@@ -147,28 +172,38 @@ def check_chat_turn(*, session: ChatSession, message: object) -> VisitorText:
     text = visitor_text_prepare(message)
     if not text.text:  # only under INPUT_MARKUP_POLICY=strip, for a message of nothing but markup
         raise MessageRejected(MESSAGE_ONLY_MARKUP)
+    if is_over_token_budget(session):
+        raise TokenBudgetReached(session=session)
     return text
 
 
 def chat_message_store(*, session: ChatSession, text: VisitorText, idempotency_key: str | None) -> ChatMessage:
     """Count the message against the cap and store it, in one short transaction.
 
-    The conditional UPDATE makes the cap exact however many requests race for the last slot.
+    The conditional UPDATE makes the cap exact however many requests race for the last slot, and
+    the token budget too: turns already past this point may each still spend, none after.
     Raises IntegrityError when another request already stored this idempotency key.
     """
     now = timezone.now()
+    live = ChatSession.objects.filter(
+        pk=session.pk, is_active=True, expires_at__gt=now, user_message_count__lt=settings.MAX_MESSAGES_PER_SESSION
+    )
+    if settings.SESSION_TOKEN_BUDGET:
+        within_budget = Q(mode=ChatSession.Mode.HUMAN) | Q(
+            prompt_tokens__lt=settings.SESSION_TOKEN_BUDGET - F("completion_tokens")
+        )
+        live = live.filter(within_budget)
     with transaction.atomic():
-        counted = ChatSession.objects.filter(
-            pk=session.pk,
-            is_active=True,
-            expires_at__gt=now,
-            user_message_count__lt=settings.MAX_MESSAGES_PER_SESSION,
-        ).update(user_message_count=F("user_message_count") + 1, last_activity_at=now)
+        counted = live.update(user_message_count=F("user_message_count") + 1, last_activity_at=now)
         if not counted:
-            session.refresh_from_db(fields=["user_message_count", "is_active", "expires_at"])
-            if session.is_active and not session.is_expired:
+            session.refresh_from_db(
+                fields=["user_message_count", "is_active", "expires_at", "mode", "prompt_tokens", "completion_tokens"]
+            )
+            if not session.is_active or session.is_expired:
+                raise SessionEnded()
+            if session.user_message_count >= settings.MAX_MESSAGES_PER_SESSION:
                 raise SessionCapReached(session=session)
-            raise SessionEnded()
+            raise TokenBudgetReached(session=session)
         message = ChatMessage.objects.create(
             session=session,
             kind=ChatMessage.Kind.USER,
@@ -179,6 +214,8 @@ def chat_message_store(*, session: ChatSession, text: VisitorText, idempotency_k
             to_staff=session.mode == ChatSession.Mode.HUMAN,
         )
         message_event_append(message)
+        if message.to_staff:  # no reply will count it
+            usage_add(at=now, visitor_messages=1, flagged=int(message.flagged))
         return message
 
 
@@ -205,7 +242,12 @@ def chat_reply_store(
     fallback: bool = False,
     partial: bool = False,
 ) -> ChatMessage:
-    """Store the reply to `message`, with the model that answered and what it said the reply cost."""
+    """Store the reply to `message`, with the model that answered and what the reply used and cost.
+
+    In the same transaction, two statements count the usage: the session's totals (on the UPDATE
+    that numbers the reply's event) and the day's roll-up, where the visitor's message counts too.
+    """
+    usage = _usage_of(completion)
     with transaction.atomic():  # receivers queue deliveries inside this same transaction
         reply = ChatMessage.objects.create(
             session_id=message.session_id,
@@ -219,9 +261,32 @@ def chat_reply_store(
             prompt_tokens=completion.prompt_tokens if completion else None,
             completion_tokens=completion.completion_tokens if completion else None,
             cost_usd=completion.cost_usd if completion else None,
+            usage_estimated=completion.usage_estimated if completion else False,
         )
-        message_event_append(reply)
+        message_event_append(reply, session_usage=usage)
+        usage_add(
+            at=reply.created_at,
+            latency_ms=completion.latency_ms if completion and not partial else None,
+            visitor_messages=1,
+            flagged=int(message.flagged),
+            replies=1,
+            fallbacks=int(fallback),
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cost_usd=usage.cost_usd,
+        )
         return reply
+
+
+def _usage_of(completion: llm.Completion | None) -> SessionUsage:
+    """What a reply adds to the totals: its figures, with an unknown one (no usage, no price) as 0."""
+    if completion is None:
+        return SessionUsage()
+    return SessionUsage(
+        prompt_tokens=completion.prompt_tokens or 0,
+        completion_tokens=completion.completion_tokens or 0,
+        cost_usd=completion.cost_usd or Decimal(0),
+    )
 
 
 def chat_turn_open(*, session: ChatSession, message: object, idempotency_key: str | None) -> TurnOpening:
@@ -251,6 +316,11 @@ def do_chat_turn_open(*, session: ChatSession, text: VisitorText, idempotency_ke
     if message.flagged and settings.INPUT_PATTERN_POLICY == "refuse":
         logger.info("flagged message refused", extra={"message_id": message.pk})
         return TurnOpening(message=message, reply=chat_reply_store(message=message, content=REFUSAL_REPLY))
+    if daily_budget_reached():
+        logger.warning("daily cost budget reached: the reply falls back", extra={"message_id": message.pk})
+        return TurnOpening(
+            message=message, reply=chat_reply_store(message=message, content=FALLBACK_REPLY, fallback=True)
+        )
     return TurnOpening(message=message, model_messages=chat_model_messages(message=message))
 
 

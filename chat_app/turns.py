@@ -104,7 +104,7 @@ async def chat_turn_events(opening: TurnOpening) -> AsyncIterator[StreamEvent]:
         async for piece in stream.pieces():
             yield StreamEvent("delta", {"content": piece})
     except llm.ModelUnavailable:
-        if not stream.so_far().content:
+        if not stream.text:
             for event in _whole(await _fallback(opening.message)):
                 yield event
             return

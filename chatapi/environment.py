@@ -9,6 +9,7 @@ import math
 import re
 import sys
 import warnings
+from decimal import Decimal, InvalidOperation
 from urllib.parse import urlsplit
 
 import environ
@@ -57,6 +58,19 @@ class SettingsEnv(environ.Env):
             value = math.nan
         if not math.isfinite(value) or value < minimum or (above and value == minimum):
             self.refuse(var, raw, f"a number {'above' if above else 'of'} {minimum:g}{'' if above else ' or more'}")
+        return value
+
+    def decimal(self, var, default=None) -> Decimal | None:
+        """A price or an amount of money: a plain number of 0 or more, read exactly (no float rounding)."""
+        raw = self._raw(var)
+        if raw is None:
+            return default
+        try:
+            value = Decimal(raw)
+        except InvalidOperation:
+            value = Decimal("NaN")
+        if not value.is_finite() or value < 0:
+            self.refuse(var, raw, "a number of 0 or more, such as 0.15")
         return value
 
     def bool(self, var, default=environ.Env.NOTSET) -> bool:

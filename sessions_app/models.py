@@ -43,6 +43,10 @@ class ChatSession(models.Model):
     # The sequence number of the session's newest conversation event. Taken with an UPDATE in the
     # transaction that writes the event, so the row lock orders a session's events as they commit.
     event_seq = models.PositiveBigIntegerField(default=0)
+    # What its replies used and cost, added in each reply's transaction (SESSION_TOKEN_BUDGET reads them).
+    prompt_tokens = models.PositiveBigIntegerField(default=0)
+    completion_tokens = models.PositiveBigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=14, decimal_places=8, default=0)
 
     class Meta:
         ordering = ["-created_at"]
@@ -56,6 +60,10 @@ class ChatSession(models.Model):
 
     def __str__(self) -> str:
         return f"Session {self.id[:8]}"
+
+    @property
+    def tokens_used(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
 
     @property
     def is_expired(self) -> bool:

@@ -13,6 +13,7 @@ from sessions_app.hashing import browser_hash, email_hash
 from sessions_app.models import ChatSession
 from sessions_app.tokens import SessionToken, session_lifetime
 from sessions_app.wakeups import session_wake
+from usage_app.recording import usage_add
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ def chat_session_start(*, email: str, user_agent: str, ip_address: str) -> Start
             last_activity_at=now,
             expires_at=now + lifetime,
         )
+        usage_add(at=now, sessions=1)  # the day's count, which outlives the session
     logger.info("chat session started", extra={"session_id": session.pk})
     token = SessionToken.for_session(session)
     return StartedSession(session=session, access_token=str(token), expires_in=int(lifetime.total_seconds()))

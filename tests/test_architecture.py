@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # Bottom up: each may import its own floor and those below, never one above.
-FLOORS = ["chatapi", "sessions_app", "chat_app", "notifications_app", "staff_app"]
+FLOORS = ["chatapi", "usage_app", "sessions_app", "chat_app", "notifications_app", "staff_app"]
 # An outside package, and the modules (a file, or a folder ending in "/") allowed to import it.
 OWNERS = {
     "litellm": "chat_app/llm.py",

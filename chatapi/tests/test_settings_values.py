@@ -98,6 +98,13 @@ MALFORMED = [
     ("CACHE_URL", "redis://127.0.0.1:port/0", "redis://"),
     ("LLM_API_BASE", "127.0.0.1:8001/v1", "http://"),
     ("DISCORD_API_BASE", "discord.com/api/v10", "http://"),
+    ("LLM_INPUT_COST_PER_MILLION", "-0.15", "number of 0 or more"),
+    ("LLM_OUTPUT_COST_PER_MILLION", "cheap", "number of 0 or more"),
+    ("LLM_OUTPUT_COST_PER_MILLION", "Infinity", "number of 0 or more"),
+    ("DAILY_COST_BUDGET_USD", "NaN", "number of 0 or more"),
+    ("DAILY_COST_BUDGET_USD", "$5", "number of 0 or more"),
+    ("SESSION_TOKEN_BUDGET", "-100", "whole number of 0 or more"),
+    ("SESSION_TOKEN_BUDGET", "1e6", "whole number"),
 ]
 
 
@@ -135,3 +142,24 @@ def test_settings_accept_every_valid_form():
         "['https://www.example.com', 'http://localhost:3000'] 100/h 10/5m 4000 2.5 True False WARNING"
         " django.db.backends.sqlite3"  # empty: as if unset
     )
+
+
+def test_settings_read_prices_and_budgets_exactly():
+    result = manage(
+        "shell", "-c",
+        "from django.conf import settings as s; print(s.LLM_INPUT_COST_PER_MILLION, s.LLM_OUTPUT_COST_PER_MILLION,"
+        " s.SESSION_TOKEN_BUDGET, s.DAILY_COST_BUDGET_USD)",
+        SECRET_KEY=strong_secret(), LLM_INPUT_COST_PER_MILLION="0.1", LLM_OUTPUT_COST_PER_MILLION="0",
+        SESSION_TOKEN_BUDGET="20000", DAILY_COST_BUDGET_USD="2.50",
+    )  # fmt: skip
+    unset = manage(
+        "shell", "-c",
+        "from django.conf import settings as s; print(s.LLM_INPUT_COST_PER_MILLION, s.SESSION_TOKEN_BUDGET,"
+        " s.DAILY_COST_BUDGET_USD)",
+        SECRET_KEY=strong_secret(),
+    )  # fmt: skip
+
+    assert result.stdout.strip().splitlines()[-1] == "0.1 0 20000 2.50", (
+        result.stderr
+    )  # Decimal: 0.1, never 0.1000000001
+    assert unset.stdout.strip().splitlines()[-1] == "None 0 0", unset.stderr
