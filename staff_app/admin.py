@@ -10,7 +10,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, F, OuterRef, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -86,7 +86,7 @@ LIFETIME_FIELDS = ["created_at", "last_activity_at", "expires_at", "user_message
 @admin.register(ChatSession)
 class ChatSessionAdmin(ConsoleModelAdmin):
     list_display = ["short_id", "email", "ip_address", "created_at", "last_activity_at", "user_message_count",
-                    "has_flagged", "mode", "is_active", "is_expired"]  # fmt: skip
+                    "has_flagged", "mode", "tokens", "cost_usd", "is_active", "is_expired"]  # fmt: skip
     list_filter = ["is_active", ExpiredFilter, FlaggedFilter, ModeFilter]
     search_fields = ["=id", "email", "ip_address"]
     search_help_text = "An email address, an IP address or a session id. Pick a day with the dates above."
@@ -99,6 +99,7 @@ class ChatSessionAdmin(ConsoleModelAdmin):
         (None, {"fields": ["email", "ip_address", "id"]}),
         ("Lifetime", {"fields": LIFETIME_FIELDS}),
         ("Who answers", {"fields": ["mode", "mode_changed_at", "last_staff_message_at", "human_requested_at"]}),
+        ("Model usage", {"fields": ["prompt_tokens", "completion_tokens", "cost_usd"]}),
         ("Keyed hashes", {"fields": ["email_hash", "browser_hash"], "classes": ["collapse"]}),
     ]
     actions = ["end_sessions"]
@@ -108,11 +109,16 @@ class ChatSessionAdmin(ConsoleModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         flagged = Exists(ChatMessage.objects.filter(session=OuterRef("pk"), flagged=True))
-        return super().get_queryset(request).annotate(has_flagged_messages=flagged)
+        tokens = F("prompt_tokens") + F("completion_tokens")
+        return super().get_queryset(request).annotate(has_flagged_messages=flagged, tokens_used_total=tokens)
 
     @admin.display(description="session")
     def short_id(self, session: ChatSession) -> str:
         return session.pk[:12]
+
+    @admin.display(description="tokens", ordering="tokens_used_total")
+    def tokens(self, session: ChatSession) -> int:
+        return session.tokens_used_total
 
     @admin.display(boolean=True, description="flagged")
     def has_flagged(self, session: ChatSession) -> bool:

@@ -1,4 +1,4 @@
-"""Staff endpoints: tokens for staff users, and read access to every session and its messages."""
+"""Staff endpoints: tokens for staff users, every session and its messages, and the daily usage."""
 
 import django_filters
 from django import forms
@@ -18,12 +18,15 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 from chat_app.handoff import session_release, staff_message_post, staff_text_clean
 from chat_app.models import ChatMessage
 from chatapi.ratelimit import RateLimit
+from chatapi.renderers import FastJSONRenderer
 from sessions_app.authentication import VisitorOrPassAuthentication
 from sessions_app.hashing import email_hash
 from sessions_app.models import ChatSession
 from sessions_app.permissions import IsStaff
 from sessions_app.services import chat_session_end
 from staff_app.selectors import staff_session_list
+from staff_app.usage import UsageCSVRenderer, UsageOutput, UsageRange, usage_range
+from usage_app.selectors import usage_days
 
 NOT_STAFF = "No active staff account found with the given credentials."
 
@@ -79,7 +82,7 @@ class StaffSessionOutput(serializers.ModelSerializer):
         fields = [
             "id", "email", "email_hash", "ip_address", "browser_hash", "created_at", "expires_at",
             "last_activity_at", "is_active", "ended_at", "end_reason", "message_count", "flagged_count", "mode",
-            "mode_changed_at", "last_staff_message_at",
+            "mode_changed_at", "last_staff_message_at", "prompt_tokens", "completion_tokens", "cost_usd",
         ]  # fmt: skip
 
 
@@ -88,8 +91,8 @@ class StaffMessageOutput(serializers.ModelSerializer):
         model = ChatMessage
         fields = [
             "id", "kind", "content", "flagged", "created_at", "in_reply_to", "fallback", "partial", "model",
-            "latency_ms", "prompt_tokens", "completion_tokens", "cost_usd", "author", "to_staff", "edited_at",
-            "deleted_at",
+            "latency_ms", "prompt_tokens", "completion_tokens", "cost_usd", "usage_estimated", "author", "to_staff",
+            "edited_at", "deleted_at",
         ]  # fmt: skip
 
 
@@ -194,3 +197,16 @@ class StaffSessionViewSet(viewsets.ReadOnlyModelViewSet):
     def end(self, request: Request, pk: str | None = None) -> Response:
         session = chat_session_end(session=self.get_object(), reason=ChatSession.EndReason.STAFF)
         return Response(self.get_serializer(session).data)
+
+
+class StaffUsageViewSet(viewsets.ViewSet):
+    """Usage per UTC day, newest first: sessions, messages, replies, tokens, cost and latency; staff only."""
+
+    authentication_classes = [VisitorOrPassAuthentication, JWTAuthentication]
+    permission_classes = [IsStaff]
+    renderer_classes = [FastJSONRenderer, UsageCSVRenderer]
+
+    @extend_schema(parameters=[UsageRange], responses=UsageOutput)
+    def list(self, request: Request) -> Response:
+        first, last = usage_range(request.query_params)
+        return Response(UsageOutput({"days": usage_days(first=first, last=last)}).data)

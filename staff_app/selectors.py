@@ -61,7 +61,8 @@ def delivery_state(delivery: Delivery) -> DeliveryState:
 
 
 def conversation_for_session(*, session: ChatSession) -> Conversation:
-    """The session's messages in order, each with its Discord delivery state, and the replies' usage; three queries."""
+    """The session's messages in order, each with its Discord delivery state, and the replies' usage
+    (the session's totals, counted as each reply was stored); three queries."""
     conversation = list(ChatMessage.objects.filter(session=session).order_by("id"))
     kinds = [Delivery.Kind.SESSION_OPENED, Delivery.Kind.MESSAGE_POSTED]
     deliveries = Delivery.objects.filter(session=session, kind__in=kinds).order_by("id")
@@ -80,7 +81,7 @@ def conversation_for_session(*, session: ChatSession) -> Conversation:
         discord_enabled=settings.DISCORD_ENABLED,
         opening=opening,
         thread=DiscordThread.objects.filter(session=session).first(),
-        prompt_tokens=sum(message.prompt_tokens or 0 for message in conversation),
-        completion_tokens=sum(message.completion_tokens or 0 for message in conversation),
-        cost_usd=sum((message.cost_usd or Decimal(0) for message in conversation), Decimal(0)).quantize(CENT_MICRO),
+        prompt_tokens=session.prompt_tokens,
+        completion_tokens=session.completion_tokens,
+        cost_usd=Decimal(session.cost_usd).quantize(CENT_MICRO),
     )
