@@ -223,10 +223,8 @@ def _cost(answered: str, prompt_tokens: int | None, completion_tokens: int | Non
     if prompt_tokens is None or completion_tokens is None:
         return None
     input_price, output_price = settings.LLM_INPUT_COST_PER_MILLION, settings.LLM_OUTPUT_COST_PER_MILLION
-    if input_price is not None and output_price is not None:
-        mapped = (Decimal(0), Decimal(0))
-    else:
-        mapped = _mapped_cost(prompt_tokens, completion_tokens, settings.LLM_MODEL, answered)
+    if input_price is None or output_price is None:
+        mapped = next(filter(None, map(_mapped_prices, dict.fromkeys((settings.LLM_MODEL, answered)))), None)
         if mapped is None:
             if answered not in _unpriced:
                 _unpriced.add(answered)
@@ -236,22 +234,26 @@ def _cost(answered: str, prompt_tokens: int | None, completion_tokens: int | Non
                     answered,
                 )
             return None
-    prompt_cost = prompt_tokens * input_price / _MILLION if input_price is not None else mapped[0]
-    completion_cost = completion_tokens * output_price / _MILLION if output_price is not None else mapped[1]
-    return (prompt_cost + completion_cost).quantize(_COST_PLACES)
+        input_price = mapped[0] if input_price is None else input_price
+        output_price = mapped[1] if output_price is None else output_price
+    return ((prompt_tokens * input_price + completion_tokens * output_price) / _MILLION).quantize(_COST_PLACES)
 
 
-def _mapped_cost(prompt_tokens: int, completion_tokens: int, *models: str) -> tuple[Decimal, Decimal] | None:
-    """The prompt's and the completion's price from litellm's map, for the first of `models` it knows."""
-    for model in dict.fromkeys(models):
-        try:
-            prices = litellm_client().cost_per_token(
-                model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
-            )
-        except Exception:  # noqa: BLE001, S112 - litellm raises for a model missing from its map
-            continue
-        return Decimal(repr(prices[0])), Decimal(repr(prices[1]))
-    return None
+_PROBE_TOKENS = 1000  # well below any tier of a price map (some models cost more past 128k prompt tokens)
+
+
+@lru_cache(maxsize=32)
+def _mapped_prices(model: str) -> tuple[Decimal, Decimal] | None:
+    """litellm's prices of `model` in USD per million prompt and completion tokens, looked up once per
+    model; None when its map does not have the model."""
+    try:
+        prompt, completion = litellm_client().cost_per_token(
+            model=model, prompt_tokens=_PROBE_TOKENS, completion_tokens=_PROBE_TOKENS
+        )
+    except Exception:  # noqa: BLE001 - litellm raises for a model missing from its map
+        return None
+    scale = _MILLION / _PROBE_TOKENS
+    return Decimal(repr(prompt)) * scale, Decimal(repr(completion)) * scale
 
 
 @dataclass
@@ -298,8 +300,13 @@ class ModelStream:
                 if not finished:
                     raise StreamCutOff()
         except Exception as exc:  # a stream that failed to start or broke mid-way
-            logger.warning("model stream broke: %s", type(exc).__name__)
-            raise ModelUnavailable(type(exc).__name__) from exc
+            if not finished:
+                logger.warning("model stream broke: %s", type(exc).__name__)
+                raise ModelUnavailable(type(exc).__name__) from exc
+            # The reply is whole (its finish reason came): what broke is the usage chunk after it, which
+            # litellm refuses when its counts are no counts. The reply is kept, its figures empty.
+            logger.warning("model usage unreadable: %s", type(exc).__name__)
+            self._said = _merged(self._said, _Chunk(prompt_tokens=_UNREADABLE, completion_tokens=_UNREADABLE))
         said = self._said
         self.completion = _completion(
             "".join(self._parts),
@@ -345,6 +352,7 @@ def _merged(last: _Chunk, chunk: _Chunk) -> _Chunk:
     )
 
 
+_UNREADABLE = "unreadable"  # a usage that came but could not be read: not counted here, left empty
 # The usage comes in one more chunk after the finish reason, when asked for.
 _STREAM_OPTIONS = {"include_usage": True}
 

@@ -145,9 +145,8 @@ def test_chat_stream_asks_for_usage_and_keeps_it_with_the_model_that_answered(mo
     assert stream.completion.content == "Stub reply to: hi"
 
 
-@pytest.mark.parametrize("usage", ["none", "nonsense"])
-def test_a_reply_without_usable_usage_keeps_its_figures_empty(model_server, settings, usage):
-    model_server.behaviour.usage = usage
+def test_a_reply_with_nonsense_usage_keeps_its_figures_empty(model_server):
+    model_server.behaviour.usage = "nonsense"
     stream = llm.ModelStream(HELLO)
 
     stream_read(stream)
@@ -157,6 +156,65 @@ def test_a_reply_without_usable_usage_keeps_its_figures_empty(model_server, sett
         assert (answer.content, answer.prompt_tokens, answer.completion_tokens, answer.cost_usd) == (
             "Stub reply to: hi", None, None, None,
         )  # fmt: skip
+        assert answer.usage_estimated is False  # nonsense is not guessed over
+
+
+def test_through_litellm_a_stream_whose_usage_is_nonsense_keeps_its_reply(model_server, settings):
+    """litellm refuses the usage chunk after the finish reason; the reply is whole, so it is kept. (A whole
+    reply through litellm with such a usage is refused by litellm itself: the visitor gets the fallback.)"""
+    settings.LLM_MODEL = "hosted_vllm/stub-model"
+    model_server.behaviour.usage = "nonsense"
+    stream = llm.ModelStream(HELLO)
+
+    stream_read(stream)
+
+    answer = stream.completion
+    assert (answer.content, answer.prompt_tokens, answer.completion_tokens, answer.usage_estimated) == (
+        "Stub reply to: hi", None, None, False,
+    )  # fmt: skip
+    with pytest.raises(llm.ModelUnavailable):
+        async_to_sync(llm.chat_complete)(messages=HELLO)
+
+
+def test_a_reply_without_usage_is_counted_with_litellms_token_counter(model_server):
+    model_server.behaviour.usage = "none"
+    stream = llm.ModelStream(HELLO)
+
+    stream_read(stream)
+    completion = async_to_sync(llm.chat_complete)(messages=HELLO)
+
+    litellm = llm.litellm_client()
+    for answer in (stream.completion, completion):
+        assert answer.usage_estimated is True
+        assert answer.prompt_tokens == litellm.token_counter(model="openai/stub-model", messages=HELLO)
+        assert answer.completion_tokens == litellm.token_counter(
+            model="openai/stub-model", text="Stub reply to: hi", count_response_tokens=True
+        )
+
+
+def test_through_litellm_a_reply_without_usage_has_litellms_own_count(model_server, settings):
+    """litellm counts a stream's tokens itself when the provider sends none, and does not say so."""
+    settings.LLM_MODEL = "hosted_vllm/stub-model"
+    model_server.behaviour.usage = "none"
+    stream = llm.ModelStream(HELLO)
+
+    stream_read(stream)
+
+    assert stream.completion.prompt_tokens > 0 and stream.completion.completion_tokens > 0
+
+
+def test_a_failing_token_counter_leaves_the_figures_empty(model_server, monkeypatch, caplog):
+    model_server.behaviour.usage = "none"
+    monkeypatch.setattr(llm.litellm_client(), "token_counter", lambda **_: 1 / 0)
+
+    completion = async_to_sync(llm.chat_complete)(messages=HELLO)
+
+    assert (completion.content, completion.prompt_tokens, completion.usage_estimated) == (
+        "Stub reply to: hi",
+        None,
+        False,
+    )
+    assert "tokens could not be counted: ZeroDivisionError" in caplog.text
 
 
 @pytest.mark.parametrize("model", STREAMING_PROVIDERS)
