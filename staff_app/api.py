@@ -2,6 +2,7 @@
 
 import django_filters
 from django import forms
+from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.contrib.rest_framework_simplejwt import TokenRefreshSerializerExtension
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -11,6 +12,7 @@ from rest_framework.exceptions import AuthenticationFailed, ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
@@ -29,6 +31,7 @@ from staff_app.usage import UsageCSVRenderer, UsageOutput, UsageRange, usage_ran
 from usage_app.selectors import usage_days
 
 NOT_STAFF = "No active staff account found with the given credentials."
+UNKNOWN_FORMAT = "Must be json or csv."
 
 
 class StaffTokenInput(TokenObtainPairSerializer):
@@ -199,14 +202,29 @@ class StaffSessionViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(self.get_serializer(session).data)
 
 
-class StaffUsageViewSet(viewsets.ViewSet):
-    """Usage per UTC day, newest first: sessions, messages, replies, tokens, cost and latency; staff only."""
+class StaffUsageView(APIView):
+    """Usage per UTC day, newest first: sessions, messages, replies, tokens, cost and latency; staff only.
+
+    A plain view, not a viewset: its answer is one object holding the days, which a viewset's `list`
+    would be documented as a list of.
+    """
 
     authentication_classes = [VisitorOrPassAuthentication, JWTAuthentication]
     permission_classes = [IsStaff]
     renderer_classes = [FastJSONRenderer, UsageCSVRenderer]
+    unknown_format = False
+
+    def perform_content_negotiation(self, request: Request, force: bool = False):
+        """An unknown `?format=` is a mistake in the query: a 400 in JSON, after the permissions, not DRF's 404."""
+        try:
+            return super().perform_content_negotiation(request, force)
+        except Http404:
+            self.unknown_format = True
+            return FastJSONRenderer(), FastJSONRenderer.media_type
 
     @extend_schema(parameters=[UsageRange], responses=UsageOutput)
-    def list(self, request: Request) -> Response:
+    def get(self, request: Request) -> Response:
+        if self.unknown_format:
+            raise ValidationError({"format": [UNKNOWN_FORMAT]})
         first, last = usage_range(request.query_params)
         return Response(UsageOutput({"days": usage_days(first=first, last=last)}).data)

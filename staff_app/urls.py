@@ -5,16 +5,16 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 
 from chatapi.routers import ApiRouter
-from staff_app.api import StaffSessionViewSet, StaffTokenRefreshView, StaffTokenView, StaffUsageViewSet
+from staff_app.api import StaffSessionViewSet, StaffTokenRefreshView, StaffTokenView, StaffUsageView
 from staff_app.usage_page import usage_page
 
 router = ApiRouter()
 router.register("staff/sessions", StaffSessionViewSet, basename="staff-session")
-router.register("staff/usage", StaffUsageViewSet, basename="staff-usage")
 
 api_v1 = [
     re_path(r"^staff/token/?$", StaffTokenView.as_view(), name="staff-token"),
     re_path(r"^staff/token/refresh/?$", StaffTokenRefreshView.as_view(), name="staff-token-refresh"),
+    re_path(r"^staff/usage/?$", StaffUsageView.as_view(), name="staff-usage"),
     *router.urls,
 ]
 

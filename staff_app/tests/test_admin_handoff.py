@@ -10,6 +10,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from chat_app import llm
 from chat_app.handoff import (
     SESSION_OVER,
     STAFF_MESSAGE_BLANK,
@@ -18,6 +19,7 @@ from chat_app.handoff import (
     staff_message_withdraw,
 )
 from chat_app.models import ChatEvent, ChatMessage
+from chat_app.services import chat_reply_store
 from notifications_app.models import Delivery
 from sessions_app.models import ChatSession
 from sessions_app.services import chat_session_end
@@ -198,10 +200,11 @@ def test_admin_page_shows_staff_messages_with_their_author_and_state(staff, sess
 
 
 def test_admin_page_shows_the_replies_tokens_and_cost(staff, session):
-    _, first = exchange_make(session=session)
-    _, second = exchange_make(session=session)
-    ChatMessage.objects.filter(pk=first.pk).update(prompt_tokens=120, completion_tokens=30, cost_usd=Decimal("0.0001"))
-    ChatMessage.objects.filter(pk=second.pk).update(prompt_tokens=80, completion_tokens=20, cost_usd=Decimal("0.00002"))
+    """The session's totals, as each reply added to them when it was stored."""
+    for prompt, completion, cost in [(120, 30, "0.0001"), (80, 20, "0.00002")]:
+        asked = ChatMessage.objects.create(session=session, kind=ChatMessage.Kind.USER, content="hi")
+        usage = llm.Completion("hello", "m", 9, prompt, completion, Decimal(cost))
+        chat_reply_store(message=asked, content="hello", completion=usage)
 
     html = staff.get(admin_session_url(session)).content.decode()
 

@@ -100,6 +100,14 @@ def test_a_bad_range_asked_as_csv_is_still_a_json_400(staff_client):
     assert response.status_code == 400 and response["Content-Type"] == "application/json"
 
 
+def test_an_unknown_format_is_a_json_400_for_staff_and_a_403_for_visitors(staff_client, visitor):
+    response = staff_client.get(USAGE, {"format": "xml"})
+    as_visitor = APIClient(HTTP_AUTHORIZATION=f"Bearer {visitor.access_token}").get(USAGE, {"format": "xml"})
+
+    assert response.status_code == 400 and response.json() == {"format": ["Must be json or csv."]}
+    assert as_visitor.status_code == 403
+
+
 def test_usage_is_for_staff_only(visitor_client):
     assert APIClient().get(USAGE).status_code == 401
     assert visitor_client.get(USAGE).status_code == 403
