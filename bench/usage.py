@@ -22,7 +22,7 @@ import django
 django.setup()
 from django.apps import apps  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
-from django.db import connection  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from rest_framework_simplejwt.tokens import RefreshToken  # noqa: E402
@@ -37,7 +37,7 @@ SESSIONS, PER_SESSION, DAYS = 10_000, 100, 90
 def fill() -> None:
     if ChatMessage.objects.count() >= SESSIONS * PER_SESSION:
         return
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:  # all or nothing, so a rerun starts clean
         cursor.execute(
             """INSERT INTO sessions_app_chatsession (id, email, email_hash, browser_hash, ip_address, created_at,
                    expires_at, last_activity_at, is_active, end_reason, user_message_count, mode, event_seq,
@@ -57,7 +57,7 @@ def fill() -> None:
                    now() - ((((g - 1) / %s + 1) %% %s) || ' days')::interval, g %% 50 = 0, false,
                    CASE WHEN g %% 2 = 0 THEN 'gemini-2.5-flash-lite' ELSE '' END, NULL, false, '', false,
                    CASE WHEN g %% 2 = 0 THEN g - 1 END,
-                   CASE WHEN g %% 2 = 0 AND g %% 50 <> 0 THEN 300 + (g * 7919) %% 2500 END,
+                   CASE WHEN g %% 2 = 0 AND g %% 50 <> 0 THEN 300 + (g::bigint * 7919) %% 2500 END,
                    CASE WHEN g %% 2 = 0 THEN 400 + g %% 300 END, CASE WHEN g %% 2 = 0 THEN 60 + g %% 90 END,
                    CASE WHEN g %% 2 = 0 THEN 0.00006 END
                FROM generate_series(1, %s) g""",
