@@ -38,6 +38,13 @@ def chat(client, message: str = "Hello"):
     return response.json()
 
 
+def reply_to(client, message: str, *, stream: bool) -> ChatMessage:
+    """The stored reply to `message`, sent to /chat or to /chat/stream."""
+    if stream:
+        return ChatMessage.objects.get(pk=streamed(client, message)[1][-1][1]["response_id"])
+    return ChatMessage.objects.get(pk=chat(client, message)["response_id"])
+
+
 @pytest.fixture
 def priced(settings):
     settings.LLM_INPUT_COST_PER_MILLION = Decimal("1.5")
@@ -75,12 +82,7 @@ def test_a_streamed_reply_stores_the_same_usage_asked_of_the_provider(visitor_cl
 def test_a_provider_without_usage_gets_its_tokens_counted_here(visitor_client, visitor, model_server, priced, stream):
     model_server.behaviour.usage = "none"
 
-    if stream:
-        response_id = streamed(visitor_client, "Count these words for me please")[1][-1][1]["response_id"]
-    else:
-        response_id = chat(visitor_client, "Count these words for me please")["response_id"]
-
-    reply = ChatMessage.objects.get(pk=response_id)
+    reply = reply_to(visitor_client, "Count these words for me please", stream=stream)
     assert reply.usage_estimated is True
     assert reply.prompt_tokens > 10 and reply.completion_tokens > 5  # the system prompt, the message, the echo
     expected = (reply.prompt_tokens * Decimal("1.5") + reply.completion_tokens * 4) / 1_000_000
@@ -92,12 +94,7 @@ def test_a_provider_without_usage_gets_its_tokens_counted_here(visitor_client, v
 def test_a_provider_sending_nonsense_usage_leaves_the_figures_empty(visitor_client, visitor, model_server, stream):
     model_server.behaviour.usage = "nonsense"
 
-    if stream:
-        response_id = streamed(visitor_client, "Hi")[1][-1][1]["response_id"]
-    else:
-        response_id = chat(visitor_client, "Hi")["response_id"]
-
-    reply = ChatMessage.objects.get(pk=response_id)
+    reply = reply_to(visitor_client, "Hi", stream=stream)
     assert reply.content == "Stub reply to: Hi"  # the reply itself is kept
     assert (reply.prompt_tokens, reply.completion_tokens, reply.cost_usd, reply.usage_estimated) == (
         None, None, None, False,
