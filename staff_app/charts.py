@@ -18,10 +18,18 @@ class Bar:
 
 
 @dataclass(frozen=True)
+class Dot:
+    x: float
+    y: float
+    title: str
+
+
+@dataclass(frozen=True)
 class Line:
     name: str
     points: str  # "x,y x,y ..." for <polyline>; days without a value break nothing, they are left out
     css_class: str
+    dots: list[Dot]  # a dot on each day with a value: a lone day draws no line, but its dot shows
 
 
 @dataclass(frozen=True)
@@ -71,13 +79,15 @@ def line_chart(title: str, days: list, series: dict[str, list], unit: str = "") 
     top = _scale([value for values in series.values() for value in values])
     lines = []
     for number, (name, values) in enumerate(series.items()):
-        points = []
-        for index, value in enumerate(values):
+        dots = []
+        for index, (day, value) in enumerate(zip(days, values, strict=True)):
             if value is None:
                 continue
             left, width = _slot(index, len(days))
-            points.append(f"{left + width / 2:.2f},{TOP + PLOT_HEIGHT - PLOT_HEIGHT * float(value) / top:.2f}")
-        lines.append(Line(name, " ".join(points), f"series-{number}"))
+            x, y = left + width / 2, TOP + PLOT_HEIGHT - PLOT_HEIGHT * float(value) / top
+            dots.append(Dot(round(x, 2), round(y, 2), f"{day}: {name} {value}{unit}"))
+        points = " ".join(f"{dot.x:.2f},{dot.y:.2f}" for dot in dots)
+        lines.append(Line(name, points, f"series-{number}", dots))
     return Chart(title, _label(top, unit), [], lines, str(days[0]), str(days[-1]))
 
 

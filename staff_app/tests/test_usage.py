@@ -143,6 +143,7 @@ def test_the_usage_page_draws_charts_on_the_server_and_lists_the_days(admin_clie
     assert "0.12000000" in page
     assert 'format=csv"' in page
     assert re.search(r'points="[0-9.]+,[0-9.]+"', page)  # one day with latencies: one point per line
+    assert page.count('<circle class="dot') == 2  # which shows as a dot, since one point draws no line
 
 
 def test_the_usage_page_downloads_the_same_csv(admin_client):
