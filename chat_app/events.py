@@ -58,12 +58,23 @@ def event_seq_take(*, session_id: str, count: int = 1, usage: SessionUsage | Non
 
 
 def events_append(
-    *, session_id: str, events: list[NewEvent], now: datetime | None = None, session_usage: SessionUsage | None = None
+    *,
+    session_id: str,
+    events: list[NewEvent],
+    now: datetime | None = None,
+    session_usage: SessionUsage | None = None,
+    first_seq: int | None = None,
 ) -> list[ChatEvent]:
-    """Store `events` in the caller's transaction and wake the session's watchers once it commits."""
+    """Store `events` in the caller's transaction and wake the session's watchers once it commits.
+
+    `first_seq`: the caller reserved the numbers itself, in its own UPDATE of the session row in this
+    transaction (chat_app.services.chat_message_store); else they are taken here.
+    """
     now = now or timezone.now()
     with transaction.atomic(savepoint=False):  # the caller's transaction when there is one
-        first = event_seq_take(session_id=session_id, count=len(events), usage=session_usage)
+        first = first_seq
+        if first is None:
+            first = event_seq_take(session_id=session_id, count=len(events), usage=session_usage)
         stored = ChatEvent.objects.bulk_create(
             ChatEvent(
                 session_id=session_id, seq=first + n, kind=e.kind, message=e.message, data=e.data or {}, created_at=now
@@ -74,10 +85,16 @@ def events_append(
     return stored
 
 
-def message_event_append(message: ChatMessage, *, session_usage: SessionUsage | None = None) -> ChatEvent:
+def message_event_append(
+    message: ChatMessage, *, session_usage: SessionUsage | None = None, seq: int | None = None
+) -> ChatEvent:
     event = NewEvent(ChatEvent.Kind.MESSAGE, message)
     return events_append(
-        session_id=message.session_id, events=[event], now=message.created_at, session_usage=session_usage
+        session_id=message.session_id,
+        events=[event],
+        now=message.created_at,
+        session_usage=session_usage,
+        first_seq=seq,
     )[0]
 
 

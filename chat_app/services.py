@@ -24,6 +24,7 @@ from chat_app.sanitization import (
     is_dangerous,
 )
 from chat_app.selectors import context_for_message, reply_of, turn_for_idempotency_key
+from chatapi.db import update_returning
 from chatapi.errors import DomainError, LimitExceeded
 from sessions_app.authentication import SESSION_ENDED
 from sessions_app.models import ChatSession
@@ -181,7 +182,8 @@ def chat_message_store(*, session: ChatSession, text: VisitorText, idempotency_k
     """Count the message against the cap and store it, in one short transaction.
 
     The conditional UPDATE makes the cap exact however many requests race for the last slot, and
-    the token budget too: turns already past this point may each still spend, none after.
+    the token budget too: turns already past this point may each still spend, none after. The same
+    UPDATE numbers the message's event and reads who answers the session now.
     Raises IntegrityError when another request already stored this idempotency key.
     """
     now = timezone.now()
@@ -194,7 +196,13 @@ def chat_message_store(*, session: ChatSession, text: VisitorText, idempotency_k
         )
         live = live.filter(within_budget)
     with transaction.atomic():
-        counted = live.update(user_message_count=F("user_message_count") + 1, last_activity_at=now)
+        counted = update_returning(
+            live,
+            ["event_seq", "mode"],
+            user_message_count=F("user_message_count") + 1,
+            last_activity_at=now,
+            event_seq=F("event_seq") + 1,
+        )
         if not counted:
             session.refresh_from_db(
                 fields=["user_message_count", "is_active", "expires_at", "mode", "prompt_tokens", "completion_tokens"]
@@ -204,6 +212,7 @@ def chat_message_store(*, session: ChatSession, text: VisitorText, idempotency_k
             if session.user_message_count >= settings.MAX_MESSAGES_PER_SESSION:
                 raise SessionCapReached(session=session)
             raise TokenBudgetReached(session=session)
+        [(seq, session.mode)] = counted
         message = ChatMessage.objects.create(
             session=session,
             kind=ChatMessage.Kind.USER,
@@ -213,7 +222,7 @@ def chat_message_store(*, session: ChatSession, text: VisitorText, idempotency_k
             created_at=now,
             to_staff=session.mode == ChatSession.Mode.HUMAN,
         )
-        message_event_append(message)
+        message_event_append(message, seq=seq)
         if message.to_staff:  # no reply will count it
             usage_add(at=now, visitor_messages=1, flagged=int(message.flagged))
         return message

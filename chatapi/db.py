@@ -1,11 +1,13 @@
 """Database connection handling around slow outside calls, and the async code's one way to the database."""
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from functools import wraps
 from typing import ParamSpec, TypeVar
 
 from asgiref.sync import sync_to_async
-from django.db import connection
+from django.db import connection, connections
+from django.db.models import QuerySet
+from django.db.models.sql import UpdateQuery
 
 
 def connection_release() -> None:
@@ -47,3 +49,20 @@ def database_sync_to_async(function: Callable[P, T], *, thread_sensitive: bool =
 def shared_database_sync_to_async(function: Callable[P, T]) -> Callable[P, Awaitable[T]]:
     """database_sync_to_async on the shared thread pool (see there)."""
     return database_sync_to_async(function, thread_sensitive=False)
+
+
+def update_returning(queryset: QuerySet, returning: Sequence[str], **values) -> list[tuple]:
+    """`queryset.update(**values)` that also reads back `returning` from each row it changed, in the same
+    statement (UPDATE ... RETURNING: PostgreSQL, SQLite >= 3.35); Django's update() tells only a count.
+
+    The UPDATE is Django's own, compiled from the queryset, so its conditions stay ORM lookups.
+    """
+    query = queryset.query.chain(UpdateQuery)
+    query.add_update_values(values)
+    statement, params = query.get_compiler(queryset.db).as_sql()
+    database = connections[queryset.db]
+    fields = [queryset.model._meta.get_field(name) for name in returning]
+    columns = ", ".join(database.ops.quote_name(field.column) for field in fields)  # the model's own, never input
+    with database.cursor() as cursor:
+        cursor.execute(f"{statement} RETURNING {columns}", params)
+        return cursor.fetchall()

@@ -20,10 +20,10 @@ HISTORY = "/api/v1/chat/history"
 OTHER_UA = "Mozilla/5.0 (Macintosh) another browser"
 # Hourly windows: a per-minute window could roll over mid-test and reset the counters.
 TWO_PER_WINDOW = "2/h"
-# session; savepoint, counted UPDATE, INSERT, event seq UPDATE, event INSERT, release; context;
+# session; savepoint, counted UPDATE (numbering the event too), INSERT, event INSERT, release; context;
 # savepoint, reply INSERT, event seq and usage totals UPDATE, event INSERT, the day's usage upsert, release.
 # (Savepoints stand for the BEGIN/COMMIT that tests, inside one transaction, cannot show.)
-CHAT_HOT_PATH_QUERIES = 14
+CHAT_HOT_PATH_QUERIES = 13
 HISTORY_QUERIES = 2  # the session behind the token, then the exchanges with their replies joined
 
 

@@ -1,9 +1,14 @@
-"""connection_release: a pooled connection goes back before the model call, never mid-transaction."""
+"""connection_release: a pooled connection goes back before the model call, never mid-transaction; and
+update_returning, an UPDATE that reads back what it wrote."""
 
 import pytest
 from django.db import connection
+from django.db.models import F
+from django.test.utils import CaptureQueriesContext
 
-from chatapi.db import connection_release
+from chatapi.db import connection_release, update_returning
+from sessions_app.models import ChatSession
+from sessions_app.tests.factories import session_make
 
 
 @pytest.fixture
@@ -44,3 +49,21 @@ def test_connection_release_keeps_unpooled_connection(monkeypatch, close_calls):
     connection_release()
 
     assert close_calls == []
+
+
+@pytest.mark.django_db
+def test_update_returning_reads_back_the_rows_it_changed_in_one_statement():
+    first, second = session_make().session, session_make(email="b@example.com").session
+    ChatSession.objects.filter(pk=second.pk).update(event_seq=41)
+
+    with CaptureQueriesContext(connection) as queries:
+        changed = update_returning(
+            ChatSession.objects.filter(pk=second.pk, is_active=True),
+            ["event_seq", "mode"],
+            event_seq=F("event_seq") + 1,
+        )
+    unchanged = update_returning(ChatSession.objects.filter(pk=first.pk, is_active=False), ["event_seq"], event_seq=9)
+
+    assert changed == [(42, "ai")] and unchanged == []
+    assert len(queries) == 1 and queries[0]["sql"].startswith("UPDATE") and "RETURNING" in queries[0]["sql"]
+    assert ChatSession.objects.get(pk=first.pk).event_seq == 0
