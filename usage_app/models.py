@@ -8,7 +8,7 @@ from django.db import models
 
 
 class DailyUsage(models.Model):
-    """One UTC day's counts for one latency bucket (`latency_le_ms`, its upper bound in ms).
+    """One UTC day's counts for one latency bucket (`latency_le_ms`, its upper bound in ms), in one shard.
 
     A reply with a model latency counts in its bucket's row; everything else (sessions, replies
     without a latency, messages to staff) counts in the day's row with bound 0. A day's figures are
@@ -17,6 +17,9 @@ class DailyUsage(models.Model):
 
     day = models.DateField()
     latency_le_ms = models.PositiveIntegerField(default=0)
+    # Writers add to one of a few rows per day and bucket (usage_app.recording.SHARDS): a reply's
+    # transaction holds the row it adds to until it commits, and one row for all would queue them.
+    shard = models.PositiveSmallIntegerField(default=0)
     sessions = models.PositiveBigIntegerField(default=0)
     visitor_messages = models.PositiveBigIntegerField(default=0)
     replies = models.PositiveBigIntegerField(default=0)
@@ -29,7 +32,9 @@ class DailyUsage(models.Model):
     class Meta:
         verbose_name_plural = "daily usage"
         ordering = ["-day", "latency_le_ms"]
-        constraints = [models.UniqueConstraint(fields=["day", "latency_le_ms"], name="usage_unique_day_bucket")]
+        constraints = [
+            models.UniqueConstraint(fields=["day", "latency_le_ms", "shard"], name="usage_unique_day_bucket_shard")
+        ]
 
     def __str__(self) -> str:
         return f"Usage {self.day} (latency up to {self.latency_le_ms} ms)"

@@ -36,7 +36,7 @@ SUMMED = ("sessions", "visitor_messages", "replies", "fallbacks", "flagged", "pr
 def usage_days(*, first: date, last: date) -> list[UsageDay]:
     """Every UTC day from `last` back to `first`, newest first, days without use as zeros; one query.
 
-    The query reads the roll-up's rows of those days (a few dozen per day), never the messages.
+    The query reads the roll-up's rows of those days (a few hundred per day at most), never the messages.
     """
     days = {first + timedelta(days=n): UsageDay(first + timedelta(days=n)) for n in range((last - first).days + 1)}
     latencies: dict[date, dict[int, int]] = defaultdict(dict)
@@ -46,8 +46,8 @@ def usage_days(*, first: date, last: date) -> list[UsageDay]:
         for name, count in zip(SUMMED, counts, strict=True):
             setattr(figures, name, getattr(figures, name) + count)
         figures.cost_usd += cost
-        if bucket:
-            latencies[day][bucket] = counts[SUMMED.index("replies")]
+        if bucket:  # a bucket's replies may stand in several shards
+            latencies[day][bucket] = latencies[day].get(bucket, 0) + counts[SUMMED.index("replies")]
     for day, counts in latencies.items():
         days[day].latency_p50_ms = percentile(counts, 0.50)
         days[day].latency_p95_ms = percentile(counts, 0.95)

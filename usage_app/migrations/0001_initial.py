@@ -17,6 +17,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('day', models.DateField()),
                 ('latency_le_ms', models.PositiveIntegerField(default=0)),
+                ('shard', models.PositiveSmallIntegerField(default=0)),
                 ('sessions', models.PositiveBigIntegerField(default=0)),
                 ('visitor_messages', models.PositiveBigIntegerField(default=0)),
                 ('replies', models.PositiveBigIntegerField(default=0)),
@@ -29,7 +30,7 @@ class Migration(migrations.Migration):
             options={
                 'verbose_name_plural': 'daily usage',
                 'ordering': ['-day', 'latency_le_ms'],
-                'constraints': [models.UniqueConstraint(fields=('day', 'latency_le_ms'), name='usage_unique_day_bucket')],
+                'constraints': [models.UniqueConstraint(fields=('day', 'latency_le_ms', 'shard'), name='usage_unique_day_bucket_shard')],
             },
         ),
     ]

@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 
+from usage_app import recording
 from usage_app.models import DailyUsage
 from usage_app.recording import usage_add, utc_day
 from usage_app.selectors import daily_budget_reached, spend_today, usage_days
@@ -73,3 +74,16 @@ def test_spend_today_and_the_daily_budget(settings):
 
 def test_utc_day_defaults_to_today():
     assert utc_day() == datetime.now(UTC).date()
+
+
+def test_writers_in_different_shards_add_up_to_the_same_day(monkeypatch):
+    at = datetime(2026, 11, 2, 9, tzinfo=UTC)
+    for shard in (0, 3, 3, 7):
+        monkeypatch.setattr(recording, "_shard", lambda shard=shard: shard)
+        usage_add(at=at, latency_ms=100, replies=1, cost_usd=Decimal("0.25"))
+
+    (day,) = usage_days(first=date(2026, 11, 2), last=date(2026, 11, 2))
+
+    assert DailyUsage.objects.count() == 3
+    assert (day.replies, day.cost_usd) == (4, Decimal("1.00000000"))
+    assert 89 <= day.latency_p50_ms <= 107  # the bucket's four replies, gathered from three rows
