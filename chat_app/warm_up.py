@@ -2,6 +2,7 @@
 
 import asyncio
 import re
+from decimal import Decimal
 
 from django.conf import settings
 
@@ -41,6 +42,8 @@ def client_warm_up() -> None:
         server = await asyncio.start_server(_canned_answer, "127.0.0.1", 0)
         settings.LLM_API_BASE = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
         settings.LLM_API_KEY = "warm-up"
+        # Priced, so the made-up models raise no "no price" warning at every start.
+        settings.LLM_INPUT_COST_PER_MILLION = settings.LLM_OUTPUT_COST_PER_MILLION = Decimal(0)
         for model in ("openai/warm-up", "hosted_vllm/warm-up"):
             settings.LLM_MODEL = model
             await llm.chat_complete(messages=_MESSAGES)

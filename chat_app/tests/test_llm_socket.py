@@ -102,10 +102,12 @@ def test_chat_stores_no_cost_when_model_is_not_priced(visitor_client, model_serv
     assert ChatMessage.objects.get(pk=body["response_id"]).cost_usd is None
 
 
-def test_client_warm_up_makes_no_model_request(model_server):
+def test_client_warm_up_makes_no_model_request(model_server, caplog, monkeypatch):
+    monkeypatch.setattr(llm, "_unpriced", set())
     client_warm_up()
 
     assert model_server.behaviour.requests == []  # mocked: nothing reached the model
+    assert "no price for model" not in caplog.text  # the made-up models warn of nothing at each start
 
 
 # An OpenAI-compatible endpoint, read by the openai SDK as raw lines; and a provider litellm's stream
