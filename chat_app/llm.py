@@ -17,6 +17,7 @@ import orjson
 from django.conf import settings
 
 from chat_app.sanitization import control_characters_remove
+from usage_app.selectors import CENT_MICRO
 
 logger = logging.getLogger(__name__)
 
@@ -213,7 +214,6 @@ def _tokens_counted(messages: list[dict[str, str]], content: str) -> tuple[int |
 
 
 _MILLION = Decimal(1_000_000)
-_COST_PLACES = Decimal("0.00000001")  # the cost column's precision
 _unpriced: set[str] = set()  # models already warned about, once per process
 
 
@@ -236,7 +236,7 @@ def _cost(answered: str, prompt_tokens: int | None, completion_tokens: int | Non
             return None
         input_price = mapped[0] if input_price is None else input_price
         output_price = mapped[1] if output_price is None else output_price
-    return ((prompt_tokens * input_price + completion_tokens * output_price) / _MILLION).quantize(_COST_PLACES)
+    return ((prompt_tokens * input_price + completion_tokens * output_price) / _MILLION).quantize(CENT_MICRO)
 
 
 _PROBE_TOKENS = 1000  # well below any tier of a price map (some models cost more past 128k prompt tokens)

@@ -10,6 +10,7 @@ from django.db.models.functions import Coalesce
 from chat_app.models import ChatMessage
 from notifications_app.models import Delivery, DiscordThread
 from sessions_app.models import ChatSession
+from usage_app.selectors import CENT_MICRO
 
 
 def staff_session_list() -> QuerySet[ChatSession]:
@@ -25,8 +26,6 @@ def staff_session_list() -> QuerySet[ChatSession]:
         has_flagged=Exists(flagged),
     )
 
-
-CENT_MICRO = Decimal("0.00000001")  # the cost column's precision: shown as 0.00000000, never 0E-8
 
 DELIVERY_LABELS = {
     Delivery.Status.PENDING: "queued",
