@@ -36,10 +36,19 @@ def _model_client_loaded():
     litellm_client()
 
 
+@pytest.fixture(scope="session")
+def _never_collected_static_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("staticfiles-never-collected")
+
+
 @pytest.fixture(autouse=True)
-def _isolated(settings):
-    """Every test starts with an empty cache (rate-limit counters); static files as in production."""
+def _isolated(settings, _never_collected_static_root):
+    """Every test starts with an empty cache (rate-limit counters) and static files as before any
+    collectstatic: the README's serve command collects into ./staticfiles, whose hashed names the test
+    server (which serves from the apps' own directories) would not find. The collected case has tests
+    of its own that set STATIC_ROOT themselves."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed, tests only
+    settings.STATIC_ROOT = _never_collected_static_root
     cache.clear()
     yield
     cache.clear()
