@@ -3,7 +3,7 @@
 Usage: bench/run [project | yardstick] [A] [B] [B256] [B1024] [C] [D] [E] [F] [G]
   No row: all of them. B is B256 and B1024 (any B<n> works). `project` or `yardstick` runs that side only.
 Environment: BENCH_REPEATS (3), BENCH_SECONDS (15: A, C, D), BENCH_WARMUP (3), BENCH_B_SECONDS (20),
-  BENCH_TIMEOUT (10: wrk's --timeout, s), BENCH_F_SECONDS (20), BENCH_G_SECONDS (15),
+  BENCH_TIMEOUT (10: wrk's --timeout, s), BENCH_F_SECONDS (20), BENCH_G_SECONDS (15), BENCH_D_STREAMS (64),
   BENCH_SERVER_ENV ("K=V,K=V" added to the project's environment), BENCH_YARDSTICK_WORKERS (cores),
   BENCH_APP_DIR (another checkout to serve) and BENCH_SERVER_PYTHON (its interpreter, when it has no .venv).
 """

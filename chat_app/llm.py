@@ -1,6 +1,7 @@
 """The single owner of litellm and openai: the configured model, awaited, whole or as it writes."""
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -366,19 +367,36 @@ async def _openai_chunks(route: Route, messages: list[dict[str, str]]) -> AsyncI
     """
     request = {"model": route.model, "stream": True, "stream_options": _STREAM_OPTIONS, **_request(messages)}
     response = await _openai_post(route, request, stream=True)
+    lines = response.aiter_lines()
     try:
-        async for line in response.aiter_lines():
+        async for line in lines:
             if not line.startswith("data:"):
                 continue  # blank separators, comments, event names
             data = line[5:].strip()
             if data.startswith("[DONE]"):
-                return
+                break
             event = _json_loads(data)
             if event.get("error"):
                 raise StreamError()
             yield _json_chunk(event, "delta")
+        else:
+            return
+        await _body_end_read(lines)
     finally:
         await response.aclose()  # early too (capped, or the visitor left): the model's stream is closed
+
+
+_BODY_END_SECONDS = 1.0
+
+
+async def _body_end_read(lines: AsyncIterator[str]) -> None:
+    """Read on past `[DONE]` to the end of the body, which follows at once: a response read to its end
+    leaves its connection to the pool for the next call, where closing it early costs a new connection
+    (a TCP, or TLS, handshake) on every stream. A server still writing after a second stops the wait."""
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(_BODY_END_SECONDS):
+            async for _ in lines:
+                pass
 
 
 async def _litellm_chunks(route: Route, messages: list[dict[str, str]]) -> AsyncIterator[_Chunk]:

@@ -19,7 +19,8 @@ from testing.quiet_http import QuietHTTPServer
 class Behaviour:
     # ok | error | garbage | empty | hang | broken (a stream cut off half-way) | unfinished (a stream
     # that ends cleanly without saying the reply is finished: no finish reason, no [DONE]) |
-    # stream_error (an error object in place of the next chunk, half-way)
+    # stream_error (an error object in place of the next chunk, half-way) | linger (a stream whose
+    # body goes on for 5 s after its [DONE])
     mode: str = "ok"
     latency: float = 0.0
     reply: str | None = None  # None: echo the last user message
@@ -30,6 +31,7 @@ class Behaviour:
     usage: str = "ok"
     requests: list[dict] = field(default_factory=list)
     aborted: int = 0  # streams the client closed before the end
+    connections: int = 0  # TCP connections accepted: a client that reuses its connection opens one
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -38,6 +40,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args) -> None:  # keep test output quiet
         pass
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.behaviour.connections += 1
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -91,6 +97,9 @@ class _Handler(BaseHTTPRequestHandler):
             if (request.get("stream_options") or {}).get("include_usage") and behaviour.usage != "none":
                 self._chunk({**_delta(request, {}, None), "choices": [], "usage": _usage(behaviour)})
             self._write_chunk(b"data: [DONE]\n\n")
+        if behaviour.mode == "linger":
+            time.sleep(5)
+            self._write_chunk(b": still here\n\n")
         self._write_chunk(b"")
 
     def _chunk(self, payload: dict) -> None:

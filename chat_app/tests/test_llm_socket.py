@@ -147,6 +147,29 @@ def test_chat_stream_asks_for_usage_and_keeps_it_with_the_model_that_answered(mo
     assert stream.completion.content == "Stub reply to: hi"
 
 
+def test_streams_one_after_another_reuse_the_models_connection(model_server):
+    # A stream closed at its `[DONE]` without reading the body's end would cost a new connection each.
+    async def two_streams():
+        for _ in range(2):
+            assert "".join([piece async for piece in llm.ModelStream(HELLO).pieces()]) == "Stub reply to: hi"
+
+    async_to_sync(two_streams)()
+
+    assert len(model_server.behaviour.requests) == 2
+    assert model_server.behaviour.connections == 1
+
+
+def test_a_stream_whose_body_goes_on_after_done_ends_a_second_later(model_server):
+    model_server.behaviour.mode = "linger"
+    stream = llm.ModelStream(HELLO)
+    started = time.monotonic()
+
+    assert "".join(stream_read(stream)) == "Stub reply to: hi"
+
+    assert time.monotonic() - started < 3  # not the 5 s the server lingers
+    assert (stream.completion.prompt_tokens, stream.completion.completion_tokens) == (11, 7)
+
+
 def test_a_reply_with_nonsense_usage_keeps_its_figures_empty(model_server):
     model_server.behaviour.usage = "nonsense"
     stream = llm.ModelStream(HELLO)
